@@ -1,0 +1,1 @@
+"""The Socket.IO service: one python-socketio Server per gunicorn worker."""

@@ -1,0 +1,33 @@
+"""gunicorn settings of one instance: one async worker, configured from app.config.
+
+Used by `app/start` in both native mode and the containers:
+`gunicorn -c python:app.gunicorn_conf app.wsgi:application`.
+"""
+import sys
+
+from app.config import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as exc:
+    print(f'config error: {exc}', file=sys.stderr)
+    sys.exit(2)
+
+bind = [_settings.bind]
+# One worker per instance: Socket.IO sessions live in the worker's memory, and
+# the balancer pins each session to an instance, not to a worker inside it.
+workers = 1
+worker_class = _settings.worker_class
+# Concurrent clients per instance (eventlet/gevent greenlets); the default of
+# 1000 would refuse clients long before the kit's 10,000-client target.
+worker_connections = 20000
+timeout = 30
+graceful_timeout = 10
+keepalive = 75
+loglevel = _settings.log_level
+accesslog = None
+errorlog = '-'
+proc_name = f'socketio-{_settings.instance_name}'
+# gunicorn 25 opens a control socket at one fixed per-user path by default;
+# several instances on one host would fight over it.
+control_socket_disable = True

@@ -1,0 +1,110 @@
+"""The WSGI application gunicorn serves: Socket.IO plus two small HTTP routes.
+
+- `GET /healthz`: `{"instance": ..., "redis": "ok"|"down"}`, 200 or 503.
+- `GET /session`: sets the kit's session cookie, so a page on another origin
+  can show that credentials reach the Socket.IO handshake (`welcome.session`).
+Everything else under SOCKETIO_PATH is python-socketio's.
+"""
+import json
+import logging
+import secrets
+import sys
+
+import redis
+import socketio
+
+from app.config import ConfigError, Settings, load_settings
+from app.server import create_server
+
+
+def _json(start_response, status, body, headers=()):
+    payload = json.dumps(body).encode()
+    start_response(status, [('Content-Type', 'application/json'),
+                            ('Content-Length', str(len(payload))),
+                            ('Cache-Control', 'no-store'), *headers])
+    return [payload]
+
+
+class HttpRoutes:
+    """The non-Socket.IO routes of an instance."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        # Its own small client with short timeouts: a health check must answer
+        # quickly even when Redis hangs.
+        self.redis = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+
+    def redis_status(self):
+        try:
+            return 'ok' if self.redis.ping() else 'down'
+        except redis.RedisError:
+            return 'down'
+
+    def cors_headers(self, environ):
+        origin = environ.get('HTTP_ORIGIN')
+        allowed = self.settings.cors_allowed_origins
+        if not origin or (origin not in allowed and allowed != ('*',)):
+            return []
+        headers = [('Access-Control-Allow-Origin', origin), ('Vary', 'Origin')]
+        if self.settings.cors_credentials:
+            headers.append(('Access-Control-Allow-Credentials', 'true'))
+        return headers
+
+    def __call__(self, environ, start_response):
+        path = environ.get('PATH_INFO', '')
+        method = environ.get('REQUEST_METHOD', 'GET')
+        name = self.settings.instance_name
+        if path == '/healthz' and method in ('GET', 'HEAD'):
+            status = self.redis_status()
+            return _json(start_response,
+                         '200 OK' if status == 'ok' else '503 Service Unavailable',
+                         {'instance': name, 'redis': status})
+        if path == '/session' and method in ('GET', 'POST', 'OPTIONS'):
+            cors = self.cors_headers(environ)
+            if method == 'OPTIONS':
+                start_response('204 No Content', cors + [
+                    ('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')])
+                return [b'']
+            value = secrets.token_urlsafe(12)
+            cookie = (f'{self.settings.session_cookie}={value}; Path=/; '
+                      f'HttpOnly; SameSite=Lax')
+            return _json(start_response, '200 OK',
+                         {'instance': name, 'session': value},
+                         cors + [('Set-Cookie', cookie)])
+        return _json(start_response, '404 Not Found',
+                     {'error': 'not found', 'instance': name})
+
+
+def configure_logging(settings: Settings):
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr,
+        format=f'%(asctime)s %(levelname)s [{settings.instance_name}] '
+               f'%(name)s: %(message)s')
+
+
+def create_app(settings: Settings):
+    """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
+    configure_logging(settings)
+    manager = socketio.RedisManager(settings.redis_url)
+    sio = create_server(settings, client_manager=manager)
+    # Subscribe to Redis now rather than on the first connection, so that a
+    # broadcast published just after a client's first connect is not missed.
+    sio.manager_initialized = True
+    manager.initialize()
+    app = socketio.WSGIApp(sio, HttpRoutes(settings),
+                           socketio_path=settings.socketio_path.lstrip('/'))
+    app.sio = sio
+    return app
+
+
+def _load():
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        # gunicorn would print a traceback; one sentence is what helps.
+        print(f'config error: {exc}', file=sys.stderr)
+        raise SystemExit(2)
+
+
+application = create_app(_load())

@@ -1,0 +1,1 @@
+"""Native mode: the cluster as local processes, no Docker."""

@@ -1,0 +1,44 @@
+"""`python -m native up|down|ps`: the cluster as local processes (make local)."""
+import argparse
+import sys
+from pathlib import Path
+
+from app.config import ConfigError, load_cluster
+from native.cluster import ROOT, ClusterError, LocalCluster
+
+RUN_DIR = ROOT / '.run' / 'local'
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m native',
+                                     description=__doc__)
+    parser.add_argument('command', choices=('up', 'down', 'ps'))
+    args = parser.parse_args(argv)
+    try:
+        cluster = LocalCluster.from_settings(RUN_DIR, load_cluster())
+        if args.command == 'up':
+            cluster.start()
+            print(f'native cluster up: {len(cluster.app_ports)} instances '
+                  f'healthy behind nginx')
+            print(f'  Socket.IO: {cluster.url}'
+                  f'{cluster.cluster.socketio_path}/')
+            for name, port in cluster.app_ports.items():
+                print(f'  {name}: 127.0.0.1:{port} (pid {cluster.pid(name)})')
+            print(f'  logs: {Path(RUN_DIR, "logs").relative_to(ROOT)}/  '
+                  f'stop: make local-down')
+        elif args.command == 'down':
+            cluster.stop()
+            print('native cluster stopped')
+        else:
+            print(f'{"NAME":8} {"PID":>8}  {"STATE":8} HEALTH')
+            for p in cluster.status():
+                print(f'{p.name:8} {p.pid or "-":>8}  '
+                      f'{"running" if p.alive else "stopped":8} {p.health}')
+    except (ConfigError, ClusterError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The balancer: nginx config template and its renderer."""

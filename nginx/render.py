@@ -1,0 +1,144 @@
+"""Render nginx/nginx.conf.template for a list of instances.
+
+The same renderer serves native mode (instances on loopback ports, files under
+.run/) and compose (instances by service name, files where the nginx image
+expects them):
+
+    python -m nginx.render --instance app1=127.0.0.1:8001 \
+        --instance app2=127.0.0.1:8002 --listen 8080 --out .run/nginx.conf
+
+Timeouts, the Socket.IO path and sizes come from app.config.load_cluster(),
+which refuses a proxy timeout too short for the configured ping values.
+"""
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+
+from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
+
+TEMPLATE = Path(__file__).with_name('nginx.conf.template')
+PLACEHOLDER = re.compile(r'{{ ([A-Z_]+) }}')
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    address: str  # host:port as nginx should reach it
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where this nginx keeps its pid, logs and temp files."""
+    pid_file: str = '/run/nginx.pid'
+    error_log: str = '/dev/stderr'
+    access_log: str = 'off'
+    temp_dir: str = '/tmp/nginx'
+    mime_types: str = '/etc/nginx/mime.types'
+
+
+def parse_instance(text: str) -> Instance:
+    name, sep, address = text.partition('=')
+    if not sep or not INSTANCE_NAME_RE.match(name) or ':' not in address:
+        raise ConfigError(f'--instance {text!r} is not NAME=HOST:PORT with a '
+                          f'valid instance name, e.g. app1=127.0.0.1:8001.')
+    return Instance(name, address)
+
+
+def _page_server(page_listen: Optional[str], page_root: Optional[str]) -> str:
+    if not page_listen or not page_root:
+        return ''
+    return f'''
+    # The demo page, on its own origin: the browser connects cross-origin.
+    server {{
+        listen {page_listen};
+        server_name _;
+        root {page_root};
+        location / {{
+            try_files $uri $uri/ =404;
+            add_header Cache-Control no-store;
+        }}
+    }}'''
+
+
+def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
+           paths: Paths = Paths(), page_listen: Optional[str] = None,
+           page_root: Optional[str] = None) -> str:
+    """Return the nginx.conf text for these instances."""
+    if not instances:
+        raise ConfigError('no instances to balance; pass at least one '
+                          '--instance NAME=HOST:PORT.')
+    names = [i.name for i in instances]
+    if len(set(names)) != len(names):
+        raise ConfigError(f'instance names must be unique, got {names}.')
+    upstreams = '\n\n'.join(
+        f'    upstream socketio_{i.name} {{\n'
+        f'        server {i.address};\n'
+        f'        keepalive 16;\n'
+        f'    }}' for i in instances)
+    values = {
+        'RLIMIT_NOFILE': str(2 * cluster.nginx_worker_connections + 1024),
+        'WORKER_CONNECTIONS': str(cluster.nginx_worker_connections),
+        'PID_FILE': paths.pid_file,
+        'ERROR_LOG': paths.error_log,
+        'ACCESS_LOG': paths.access_log,
+        'TEMP_DIR': paths.temp_dir,
+        'MIME_TYPES': paths.mime_types,
+        'SID_MAP': '\n'.join(f'        "~^{i.name}\\." socketio_{i.name};'
+                             for i in instances),
+        'HEALTH_MAP': '\n'.join(f'        /_instance/{i.name}/healthz '
+                                f'socketio_{i.name};' for i in instances),
+        'ALL_SERVERS': '\n'.join(f'        server {i.address} max_fails=1 '
+                                 f'fail_timeout=5s;' for i in instances),
+        'INSTANCE_UPSTREAMS': upstreams,
+        'LISTEN': listen,
+        'PING_WINDOW': str(cluster.ping_interval + cluster.ping_timeout),
+        'PROXY_TIMEOUT': str(cluster.proxy_timeout),
+        'MAX_BODY': str(cluster.max_payload_bytes + 64 * 1024),
+        'SOCKETIO_PATH': cluster.socketio_path,
+        'PAGE_SERVER': _page_server(page_listen, page_root),
+    }
+    text = TEMPLATE.read_text()
+    missing = set(PLACEHOLDER.findall(text)) - set(values)
+    if missing:
+        raise ConfigError(f'template placeholders without a value: {missing}')
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--instance', action='append', required=True,
+                        help='NAME=HOST:PORT, once per instance')
+    parser.add_argument('--listen', default=None,
+                        help='nginx listen address (default: HTTP_PORT)')
+    parser.add_argument('--out', required=True, help='file to write')
+    parser.add_argument('--pid', default=Paths.pid_file)
+    parser.add_argument('--error-log', default=Paths.error_log)
+    parser.add_argument('--access-log', default=Paths.access_log)
+    parser.add_argument('--temp-dir', default=Paths.temp_dir)
+    parser.add_argument('--mime-types', default=Paths.mime_types)
+    parser.add_argument('--page-listen', default=None,
+                        help='serve the demo page on this address too')
+    parser.add_argument('--page-root', default=None,
+                        help='directory of the demo page')
+    args = parser.parse_args(argv)
+    try:
+        cluster = load_cluster()
+        instances: Tuple[Instance, ...] = tuple(
+            parse_instance(i) for i in args.instance)
+        text = render(instances, cluster, args.listen or str(cluster.http_port),
+                      Paths(args.pid, args.error_log, args.access_log,
+                            args.temp_dir, args.mime_types),
+                      args.page_listen, args.page_root)
+    except ConfigError as exc:
+        print(f'config error: {exc}', file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
