@@ -1,0 +1,78 @@
+# Multi-instance Socket.IO deployment kit. `make` alone lists the targets.
+
+# Settings from .env (see .env.example) apply to every target; a variable on
+# the command line (make up INSTANCES=5) wins over both.
+ifneq (,$(wildcard .env))
+include .env
+endif
+
+INSTANCES ?= 3
+HTTP_PORT ?= 8080
+PAGE_PORT ?= 8081
+MODE ?= auto
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+COMPOSE ?= docker compose
+COMPOSE_PROJECT ?= socketio-kit
+SERVICE ?=
+SCENARIO ?= broadcast
+CLIENTS ?= 50
+URL ?= http://127.0.0.1:$(HTTP_PORT)
+ORIGIN ?= http://localhost:$(PAGE_PORT)
+PYTEST_ARGS ?=
+
+export INSTANCES HTTP_PORT PAGE_PORT
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m [VAR=value ...]\n"} \
+	/^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Setup
+
+.PHONY: deps install
+deps: ## Install nginx and redis-server (Debian packages) if missing
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+install: $(VENV)/.installed ## Create the virtualenv with the app and test requirements
+
+$(VENV)/.installed: app/requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+##@ Native cluster (no Docker)
+
+.PHONY: local local-down local-ps
+local: deps install ## Start redis, INSTANCES gunicorn instances and nginx as local processes
+	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
+
+local-down: ## Stop exactly what `make local` started
+	@$(PY) -m native down
+
+local-ps: ## Show the native cluster's processes and health
+	@PATH="$$PATH:/usr/sbin" $(PY) -m native ps
+
+##@ Tests
+
+.PHONY: test test-unit test-local test-compose
+test: test-unit test-local test-compose ## Run every test suite
+
+test-unit: install ## Unit tests (no network, no processes)
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn)
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration --target local $(PYTEST_ARGS)

@@ -1,0 +1,174 @@
+"""Helpers shared by the test suites: free ports, clusters, Socket.IO clients.
+
+Every cluster a test starts runs on its own free loopback ports in its own
+directory, and is stopped by PID when the test ends, pass or fail.
+"""
+import contextlib
+import dataclasses
+import http.client
+import json
+import queue
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import socketio
+
+from app.config import load_cluster
+from native.cluster import LocalCluster
+
+ALLOWED_ORIGIN = 'http://localhost:8081'
+ALLOWED_ORIGINS = 'http://localhost:8081,http://127.0.0.1:8081'
+DENIED_ORIGIN = 'http://evil.example'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def free_ports(count: int) -> List[int]:
+    """Distinct free ports (held open together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(('127.0.0.1', 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@contextlib.contextmanager
+def local_cluster(run_dir: Path, instances: int = 3,
+                  env: Optional[Dict[str, str]] = None) -> Iterator[LocalCluster]:
+    """Start redis + N instances + nginx on free ports; always stop them."""
+    env = {'CORS_ALLOWED_ORIGINS': ALLOWED_ORIGINS, 'LOG_LEVEL': 'info',
+           **(env or {})}
+    http_port, page_port, redis_port, *app_ports = free_ports(3 + instances)
+    settings = {**env, 'INSTANCES': str(instances), 'HTTP_PORT': str(http_port),
+                'PAGE_PORT': str(page_port), 'REDIS_PORT': str(redis_port)}
+    cluster = load_cluster(settings)
+    names = cluster.instance_names
+    lc = LocalCluster(Path(run_dir), cluster, dict(zip(names, app_ports)),
+                      env=env, python=sys.executable)
+    try:
+        lc.start()
+        yield lc
+    finally:
+        lc.stop()
+
+
+# -- raw HTTP ------------------------------------------------------------------
+@dataclasses.dataclass
+class Response:
+    status: int
+    headers: List[Tuple[str, str]]
+    body: bytes
+
+    def header_values(self, name: str) -> List[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def http_request(url: str, method: str = 'GET', path: str = '/',
+                 headers: Optional[Dict[str, str]] = None, body: bytes = None,
+                 timeout: float = 5.0) -> Response:
+    """One request; keeps duplicate response headers (unlike requests)."""
+    host, port = url.split('://', 1)[1].split(':')
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return Response(resp.status, resp.getheaders(), resp.read())
+    finally:
+        conn.close()
+
+
+def eio_handshake(url: str, path: str = '/socket.io', origin: str = ALLOWED_ORIGIN
+                  ) -> Tuple[Response, Optional[dict]]:
+    """An Engine.IO v4 polling handshake; returns the response and open packet."""
+    resp = http_request(url, path=f'{path}/?EIO=4&transport=polling',
+                        headers={'Origin': origin})
+    if resp.status != 200 or not resp.body.startswith(b'0'):
+        return resp, None
+    return resp, json.loads(resp.body[1:])
+
+
+# -- Socket.IO clients -----------------------------------------------------------
+class Client:
+    """A python-socketio client that records what the demo contract sends."""
+
+    def __init__(self, url: str, origin: str = ALLOWED_ORIGIN,
+                 transports=('websocket',), reconnection=False,
+                 path: str = '/socket.io'):
+        # The WebSocket client would add its own Origin header next to ours,
+        # the server would refuse the pair, and python-socketio would silently
+        # stay on long-polling. Suppress it so our Origin is the only one.
+        self.sio = socketio.Client(
+            reconnection=reconnection, reconnection_delay=0.2,
+            reconnection_delay_max=1, randomization_factor=0.2,
+            websocket_extra_options={'suppress_origin': True})
+        self.welcomes: 'queue.Queue[dict]' = queue.Queue()
+        self.messages: 'queue.Queue[dict]' = queue.Queue()
+        self.welcome: Optional[dict] = None
+        self.sio.on('welcome', self._on_welcome)
+        self.sio.on('message', self.messages.put)
+        self.url, self.origin, self.path = url, origin, path
+        self.transports = list(transports)
+
+    def _on_welcome(self, data):
+        self.welcome = data
+        self.welcomes.put(data)
+
+    def connect(self, timeout: float = 10.0) -> 'Client':
+        self.sio.connect(self.url, headers={'Origin': self.origin},
+                         transports=self.transports, socketio_path=self.path,
+                         wait_timeout=timeout)
+        self.welcomes.get(timeout=timeout)
+        return self
+
+    @property
+    def instance(self) -> Optional[str]:
+        return self.welcome and self.welcome['instance']
+
+    def call(self, event: str, data=None, timeout: float = 5.0):
+        return self.sio.call(event, data, timeout=timeout)
+
+    def drain(self, count: int, timeout: float = 5.0) -> List[dict]:
+        """Collect count messages, or fewer if the deadline passes."""
+        out, deadline = [], time.monotonic() + timeout
+        while len(out) < count and time.monotonic() < deadline:
+            try:
+                out.append(self.messages.get(
+                    timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return out
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.sio.disconnect()
+
+
+@contextlib.contextmanager
+def clients(url: str, count: int, **kwargs) -> Iterator[List[Client]]:
+    opened: List[Client] = []
+    try:
+        for _ in range(count):
+            opened.append(Client(url, **kwargs).connect())
+        yield opened
+    finally:
+        for c in opened:
+            c.close()
+
+
+def spread(names: List[str]) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return counts
