@@ -3,6 +3,7 @@
 Used by `app/start` in both native mode and the containers:
 `gunicorn -c python:app.gunicorn_conf app.wsgi:application`.
 """
+import signal
 import sys
 
 from app.config import ConfigError, load_settings
@@ -22,7 +23,7 @@ worker_class = _settings.worker_class
 # 1000 would refuse clients long before the kit's 10,000-client target.
 worker_connections = 20000
 timeout = 30
-graceful_timeout = 10
+graceful_timeout = 5
 keepalive = 75
 loglevel = _settings.log_level
 accesslog = None
@@ -31,3 +32,22 @@ proc_name = f'socketio-{_settings.instance_name}'
 # gunicorn 25 opens a control socket at one fixed per-user path by default;
 # several instances on one host would fight over it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """On SIGTERM, drain: refuse new sessions and drop the current ones.
+
+    gunicorn alone keeps WebSocket clients attached until graceful_timeout and
+    only then lets them reconnect elsewhere; and nginx's keepalive connections
+    would still bring new handshakes to this instance while it waits. Draining
+    sends both to the other instances at once (see app.wsgi.InstanceApp).
+    """
+    graceful_exit = worker.handle_exit
+
+    def on_sigterm(sig, frame):
+        drain = getattr(worker.wsgi, 'drain', None)
+        if drain is not None:
+            drain()
+        graceful_exit(sig, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

@@ -92,6 +92,21 @@ def session_from_environ(environ, cookie_name):
     return morsel.value if morsel else None
 
 
+def drop_sessions(sio: socketio.Server):
+    """Close every Engine.IO session's transport without a goodbye.
+
+    Used when the instance is told to stop. Clients see a lost transport and
+    reconnect at once, through nginx, to a live instance; a Socket.IO or
+    Engine.IO "close" packet would instead tell them the server is done with
+    them, and python-socketio clients would not come back.
+    """
+    eio = sio.eio
+    for session in list(eio.sockets.values()):
+        session.close(wait=False, abort=True,
+                      reason=eio.reason.TRANSPORT_CLOSE)
+    eio.sockets.clear()
+
+
 def create_server(settings: Settings, client_manager=None) -> socketio.Server:
     """Build the Socket.IO server of one instance, with its event handlers."""
     if settings.cors_wildcard:

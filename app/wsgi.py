@@ -1,6 +1,7 @@
 """The WSGI application gunicorn serves: Socket.IO plus two small HTTP routes.
 
-- `GET /healthz`: `{"instance": ..., "redis": "ok"|"down"}`, 200 or 503.
+- `GET /healthz`: `{"instance": ..., "redis": "ok"|"down"}`, 200 or 503
+  (also 503, with `"draining": true`, once the instance is stopping).
 - `GET /session`: sets the kit's session cookie, so a page on another origin
   can show that credentials reach the Socket.IO handshake (`welcome.session`).
 Everything else under SOCKETIO_PATH is python-socketio's.
@@ -9,12 +10,13 @@ import json
 import logging
 import secrets
 import sys
+from urllib.parse import parse_qs
 
 import redis
 import socketio
 
 from app.config import ConfigError, Settings, load_settings
-from app.server import create_server
+from app.server import create_server, drop_sessions
 
 
 def _json(start_response, status, body, headers=()):
@@ -30,6 +32,7 @@ class HttpRoutes:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.draining = False
         # Its own small client with short timeouts: a health check must answer
         # quickly even when Redis hangs.
         self.redis = redis.Redis.from_url(
@@ -57,9 +60,12 @@ class HttpRoutes:
         name = self.settings.instance_name
         if path == '/healthz' and method in ('GET', 'HEAD'):
             status = self.redis_status()
+            body = {'instance': name, 'redis': status}
+            if self.draining:
+                body['draining'] = True
+            ok = status == 'ok' and not self.draining
             return _json(start_response,
-                         '200 OK' if status == 'ok' else '503 Service Unavailable',
-                         {'instance': name, 'redis': status})
+                         '200 OK' if ok else '503 Service Unavailable', body)
         if path == '/session' and method in ('GET', 'POST', 'OPTIONS'):
             cors = self.cors_headers(environ)
             if method == 'OPTIONS':
@@ -83,7 +89,37 @@ def configure_logging(settings: Settings):
                f'%(name)s: %(message)s')
 
 
-def create_app(settings: Settings):
+class InstanceApp:
+    """Socket.IO plus the HTTP routes, and the switch that drains the instance.
+
+    Once draining, a new Engine.IO handshake (a request without a sid) gets a
+    503, which nginx answers by retrying the handshake on another instance.
+    """
+
+    def __init__(self, settings: Settings, sio: socketio.Server):
+        self.sio = sio
+        self.routes = HttpRoutes(settings)
+        self.prefix = settings.socketio_path + '/'
+        self.wsgi = socketio.WSGIApp(sio, self.routes,
+                                     socketio_path=settings.socketio_path.lstrip('/'))
+
+    def drain(self):
+        """Refuse new sessions and drop the current ones (on SIGTERM)."""
+        self.routes.draining = True
+        self.sio.start_background_task(drop_sessions, self.sio)
+
+    def __call__(self, environ, start_response):
+        if self.routes.draining and \
+                environ.get('PATH_INFO', '').startswith(self.prefix) and \
+                'sid' not in parse_qs(environ.get('QUERY_STRING', '')):
+            return _json(start_response, '503 Service Unavailable',
+                         {'error': 'instance is stopping',
+                          'instance': self.routes.settings.instance_name},
+                         [('Retry-After', '1')])
+        return self.wsgi(environ, start_response)
+
+
+def create_app(settings: Settings) -> InstanceApp:
     """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
     configure_logging(settings)
     manager = socketio.RedisManager(settings.redis_url)
@@ -92,10 +128,7 @@ def create_app(settings: Settings):
     # broadcast published just after a client's first connect is not missed.
     sio.manager_initialized = True
     manager.initialize()
-    app = socketio.WSGIApp(sio, HttpRoutes(settings),
-                           socketio_path=settings.socketio_path.lstrip('/'))
-    app.sio = sio
-    return app
+    return InstanceApp(settings, sio)
 
 
 def _load():

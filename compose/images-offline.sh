@@ -21,6 +21,14 @@ rebuild="${REBUILD:-0}"
 python="${PYTHON:-python3}"
 
 say() { printf 'images-offline: %s\n' "$*"; }
+# Drop the known, harmless noise of this machine from stderr: the legacy
+# builder's deprecation banner (Debian's docker.io has no buildx) and pip's
+# warnings about this machine's absent local indexes. Everything else passes.
+quiet() {
+    "$@" 2> >(grep -v -e 'legacy builder is deprecated' -e 'Install the buildx' \
+        -e 'docs.docker.com/go/buildx' -e 'is ignored: it is neither a file nor a directory' \
+        -e '^[[:space:]]*$' >&2 || true)
+}
 have_image() { [ "$rebuild" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 
 # The Debian mirror this machine already uses (first URIs line of its deb822
@@ -95,7 +103,7 @@ build_image() {
     fi
     start=$SECONDS
     say "building $image from compose/offline/$dir"
-    docker build --quiet --build-arg "BASE_IMAGE=$base_image" -t "$image" \
+    quiet docker build --quiet --build-arg "BASE_IMAGE=$base_image" -t "$image" \
         "$root/compose/offline/$dir" >/dev/null
     say "$image built ($((SECONDS - start)) s)"
 }
@@ -118,7 +126,7 @@ build_wheelhouse() {
     # every pinned line and pip in the image picks what its interpreter needs.
     sed -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]*;.*$//' -e '/^[[:space:]]*$/d' \
         "$root/app/requirements.txt" >"$wheelhouse/.requirements-all.txt"
-    "$python" -m pip wheel --quiet --no-deps -r "$wheelhouse/.requirements-all.txt" -w "$wheelhouse"
+    quiet "$python" -m pip wheel --quiet --no-deps -r "$wheelhouse/.requirements-all.txt" -w "$wheelhouse"
     echo "$stamp" >"$wheelhouse/.requirements.sha256"
 }
 

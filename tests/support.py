@@ -123,7 +123,7 @@ class Client:
 
     def _on_welcome(self, data):
         self.welcome = data
-        self.welcomes.put(data)
+        self.welcomes.put({**data, 'received_at': time.monotonic()})
 
     def connect(self, timeout: float = 10.0) -> 'Client':
         self.sio.connect(self.url, headers={'Origin': self.origin},

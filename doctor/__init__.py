@@ -1,0 +1,7 @@
+"""The doctor: diagnoses a live Socket.IO deployment the way a browser sees it.
+
+`python -m doctor URL --origin ORIGIN` probes the Engine.IO handshake, CORS,
+the preflight, the WebSocket upgrade through the proxy, sticky sessions, path
+and namespace, the protocol version and the scheme, and prints one PASS, WARN
+or FAIL line per check with what it saw and the fix (see doctor/checks.py).
+"""

@@ -1,0 +1,81 @@
+"""`python -m doctor URL --origin ORIGIN [--path] [--namespace] [--json] [--slow]`."""
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from doctor.checks import FAIL, SKIP, WARN, Doctor, Options, Result
+
+COLORS = {'PASS': '\033[32m', 'WARN': '\033[33m', 'FAIL': '\033[31m',
+          'SKIP': '\033[2m'}
+
+
+def line(result: Result, color: bool) -> str:
+    status = result.status
+    if color:
+        status = f'{COLORS[status]}{status}\033[0m'
+    text = f'{status} {result.check:<9} {result.saw}'
+    if result.fix and result.status != 'PASS':
+        text += f' -> fix: {result.fix}'
+    return text
+
+
+def summary(results: List[Result]) -> str:
+    counts = {s: sum(r.status == s for r in results)
+              for s in ('PASS', WARN, FAIL, SKIP)}
+    return ', '.join(f'{n} {s}' for s, n in counts.items())
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m doctor',
+        description='Diagnose a Socket.IO deployment as a browser on ORIGIN '
+                    'would see it. Exit code 1 on any FAIL.')
+    parser.add_argument('url', help='the Socket.IO server or balancer, e.g. '
+                        'http://127.0.0.1:8080')
+    parser.add_argument('--origin', required=True,
+                        help='the origin of the page that connects, e.g. '
+                        'http://localhost:8081')
+    parser.add_argument('--path', default='/socket.io',
+                        help='Engine.IO path (default /socket.io)')
+    parser.add_argument('--namespace', default='/',
+                        help='Socket.IO namespace to connect (default /)')
+    parser.add_argument('--json', action='store_true',
+                        help='print one JSON document instead of lines')
+    parser.add_argument('--slow', action='store_true',
+                        help='also hold a long-poll and an idle WebSocket past '
+                        'pingInterval + pingTimeout (takes that long)')
+    parser.add_argument('--timeout', type=float, default=5.0,
+                        help='seconds per request (default 5)')
+    parser.add_argument('--connections', type=int, default=5,
+                        help='sessions for the sticky check (default 5)')
+    args = parser.parse_args(argv)
+    if not 1 <= args.connections <= 50:
+        parser.error('--connections must be from 1 to 50')
+    color = sys.stdout.isatty() and not args.json
+    options = Options(args.url, args.origin, args.path, args.namespace,
+                      args.slow, args.timeout, args.connections)
+    try:
+        doctor = Doctor(options, None if args.json else
+                        lambda r: print(line(r, color), flush=True))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not args.json:
+        print(f'doctor: {args.url} path {doctor.path} namespace '
+              f'{doctor.namespace} as a page on {args.origin}', flush=True)
+    results = doctor.run()
+    failed = any(r.status == FAIL for r in results)
+    if args.json:
+        print(json.dumps({
+            'url': args.url, 'origin': args.origin, 'path': doctor.path,
+            'namespace': doctor.namespace, 'kit_instance': doctor.kit,
+            'ok': not failed, 'results': [r.as_dict() for r in results],
+        }, indent=2))
+    else:
+        kit = f' (the kit: /healthz answered by {doctor.kit})' if doctor.kit else ''
+        print(f'{summary(results)}{kit}')
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

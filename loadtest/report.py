@@ -1,0 +1,152 @@
+"""Output of a run: the summary table, the JSON file and the PNG plots."""
+import json
+from pathlib import Path
+from typing import List, Optional
+
+REQUIRED_FIELDS = ('scenario', 'command', 'machine', 'versions', 'cluster',
+                   'transport', 'generator_cpu', 'valid', 'problems', 'connect')
+
+
+def _fmt(v):
+    if v is None:
+        return '-'
+    if isinstance(v, float):
+        return f'{v:,.3f}'.rstrip('0').rstrip('.') if abs(v) < 1000 else f'{v:,.0f}'
+    if isinstance(v, int):
+        return f'{v:,}'
+    if isinstance(v, dict):
+        return ', '.join(f'{k}={_fmt(x)}' for k, x in v.items())
+    return str(v)
+
+
+def summary_rows(result: dict) -> List[tuple]:
+    rows = [('scenario', result['scenario']),
+            ('valid', 'yes' if result.get('valid') else 'NO'),
+            ('transport asked / got', f"{result['transport']['asked']} / "
+             f"{_fmt(result['transport']['got'])}")]
+    c = result['connect']
+    rows += [('clients connected', f"{c['connected']} of {c['attempted']}"),
+             ('clients per instance', _fmt(c['clients_per_instance'])),
+             ('connect latency ms p50/p99/max',
+              '/'.join(_fmt(c['connect_latency_ms'][k]) for k in ('p50', 'p99', 'max'))),
+             ('connect errors', _fmt(c['errors']) or '0')]
+    d = result.get('delivery')
+    if d:
+        rows += [('broadcasts sent / acked', f"{d['sent']} / {d['acked']}"),
+                 ('delivery ratio', f"{d['delivery_ratio']:.6f}" if
+                  d['delivery_ratio'] is not None else '-'),
+                 ('received / expected', f"{d['received']:,} / {d['expected']:,}"),
+                 ('duplicates / out of order', f"{d['duplicates']} / {d['out_of_order']}"),
+                 ('delivered msg/s', _fmt(d['delivered_per_second'])),
+                 ('same / cross-instance deliveries',
+                  f"{d['same_instance_deliveries']:,} / {d['cross_instance_deliveries']:,}")]
+        for k in ('all', 'same_instance', 'cross_instance'):
+            lat = d['latency_ms'][k]
+            rows.append((f'latency ms {k} p50/p90/p99/max',
+                         '/'.join(_fmt(lat[p]) for p in ('p50', 'p90', 'p99', 'max'))))
+    r = result.get('reconnect')
+    if r:
+        t = r['time_to_back_and_receiving_ms']
+        rows += [('killed', f"{r['victim']} ({r['mode']} via {r['controller']}) at "
+                            f"{r['kill_at_s']}s"),
+                 ('affected / back and receiving',
+                  f"{r['affected_clients']} / {r['back_and_receiving']}"),
+                 (f"back within {r['deadline_s']:g}s", f"{_fmt(r['pct_back_within_deadline'])}%"),
+                 ('back+receiving ms p50/p99/max',
+                  '/'.join(_fmt(t[p]) for p in ('p50', 'p99', 'max'))),
+                 ('landed after', _fmt(r['landed_after'])),
+                 ('missed per affected client p50/p99/max',
+                  '/'.join(_fmt(r['missed_per_affected_client'][p])
+                           for p in ('p50', 'p99', 'max'))),
+                 ('missed total affected / unaffected',
+                  f"{r['missed_total_affected']} / {r['missed_total_unaffected']}")]
+    s = result.get('restore')
+    if s:
+        rows.append(('restored; new clients landed',
+                     'restore failed' if 'error' in s else _fmt(s['probe_landed'])))
+    m = result.get('ramp')
+    if m:
+        rows.append(('still connected after hold', _fmt(m['still_connected'])))
+        for name, mem in m['memory'].items():
+            rows.append((f'{name} RSS MiB before/after, KiB/conn',
+                         f"{_fmt(mem['rss_before_mib'])} / {_fmt(mem['rss_after_mib'])}"
+                         f", {_fmt(mem['kib_per_connection'])}"))
+    for label, cpus in result.get('generator_cpu', {}).items():
+        rows.append((f'generator CPU ({label})',
+                     ' '.join(f'{c:.0%}' for c in cpus) + ' of a core per process'))
+    for p in result.get('problems', []):
+        rows.append(('PROBLEM', p))
+    for w in result.get('warnings', []):
+        rows.append(('warning', w))
+    return rows
+
+
+def summary_table(result: dict) -> str:
+    rows = summary_rows(result)
+    width = max(len(k) for k, _ in rows)
+    return '\n'.join(f'{k:<{width}}  {v}' for k, v in rows)
+
+
+def write_json(result: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, sort_keys=False) + '\n')
+    return path
+
+
+def plot(result: dict, stem: Path) -> List[Path]:
+    """PNG plots next to the JSON: latency CDF and reconnect timeline."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out = []
+    cdf = result.get('latency_cdf')
+    if cdf and any(cdf.values()):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for label, points in cdf.items():
+            if points:
+                ax.plot([x for x, _ in points], [y for _, y in points], label=label)
+        ax.set_xscale('log')
+        ax.set_xlabel('delivery latency (ms, log scale)')
+        ax.set_ylabel('fraction of deliveries')
+        ax.axhline(0.99, color='grey', lw=0.5, ls=':')
+        ax.set_title(_title(result, 'broadcast latency CDF'))
+        ax.legend()
+        ax.grid(alpha=0.3)
+        path = stem.with_name(stem.name + '-latency-cdf.png')
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        out.append(path)
+    tl = result.get('timeline')
+    if tl and tl.get('t') and result['scenario'] == 'reconnect':
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for inst, series in tl['instances'].items():
+            ax.step(tl['t'], series, where='post', label=inst)
+        if tl.get('kill_at') is not None:
+            r = result.get('reconnect', {})
+            ax.axvline(tl['kill_at'], color='red', ls='--',
+                       label=f"{r.get('mode', 'kill')} {r.get('victim', '')}")
+        ax.set_xlabel('seconds since the broadcast started')
+        ax.set_ylabel('connected clients')
+        ax.set_title(_title(result, 'connected clients per instance'))
+        ax.legend()
+        ax.grid(alpha=0.3)
+        path = stem.with_name(stem.name + '-timeline.png')
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        out.append(path)
+    return out
+
+
+def _title(result, what):
+    c = result['config']
+    return (f"{what}: {c['clients']} clients, {c['rate']:g} msg/s, "
+            f"{result['transport']['asked']}")
+
+
+def missing_fields(result: dict) -> List[str]:
+    return [f for f in REQUIRED_FIELDS if f not in result]

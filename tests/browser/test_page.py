@@ -1,0 +1,165 @@
+"""The demo page in a real headless Chromium, against a real native cluster.
+
+The page is served by the cluster's nginx on its own port (PAGE_ROOT), so the
+browser connects cross-origin with credentials. The allowed origin is
+http://localhost:PAGE; the same page opened as http://127.0.0.1:PAGE is a
+different origin that the cluster does not allow.
+
+Needs `apt-get install chromium` and `make page-deps` (page/node_modules);
+skipped with the reason when either is missing. The screenshots go to
+$BROWSER_ARTIFACTS (default artifacts/browser/).
+"""
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.config import load_cluster
+from native.cluster import LocalCluster
+from tests.support import Client, free_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / 'page'
+DRIVER = Path(__file__).with_name('driver.mjs')
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+ARTIFACTS = Path(os.environ.get('BROWSER_ARTIFACTS', ROOT / 'artifacts' / 'browser'))
+ROOM = 'lobby'
+BROWSER_TEXT = 'hello from the browser'
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() or shutil.which('node') is None
+    or not (PAGE / 'node_modules' / 'playwright-core').is_dir()
+    or not (PAGE / 'node_modules' / 'socket.io-client').is_dir(),
+    reason='needs chromium (apt-get install chromium), node and '
+           '`make page-deps` (page/node_modules)')
+
+
+@contextlib.contextmanager
+def page_cluster(run_dir: Path, instances: int = 3):
+    """A native cluster whose nginx also serves page/ on its own port; only
+    http://localhost:PAGE_PORT is an allowed origin."""
+    http_port, page_port, redis_port, *app_ports = free_ports(3 + instances)
+    env = {'CORS_ALLOWED_ORIGINS': f'http://localhost:{page_port}',
+           'LOG_LEVEL': 'info', 'PAGE_ROOT': str(PAGE)}
+    cluster = load_cluster({**env, 'INSTANCES': str(instances),
+                            'HTTP_PORT': str(http_port),
+                            'PAGE_PORT': str(page_port),
+                            'REDIS_PORT': str(redis_port)})
+    lc = LocalCluster(run_dir, cluster,
+                      dict(zip(cluster.instance_names, app_ports)), env=env,
+                      python=sys.executable)
+    try:
+        lc.start()
+        yield lc, http_port, page_port
+    finally:
+        lc.stop()
+
+
+class Broadcaster:
+    """Python clients on every instance; each says "python from appN" in the
+    room every 0.3 s until stopped (at most 90 s), so the page sees a message
+    from an instance other than its own whichever one it lands on."""
+
+    def __init__(self, url: str, origin: str, instances: int):
+        self.clients = []
+        self.stop_event = threading.Event()
+        deadline = time.monotonic() + 20
+        seen = set()
+        while len(seen) < instances and time.monotonic() < deadline and \
+                len(self.clients) < 6 * instances:
+            client = Client(url, origin=origin).connect()
+            if client.instance in seen:
+                client.close()
+                continue
+            seen.add(client.instance)
+            assert client.call('join', {'room': ROOM})['ok']
+            self.clients.append(client)
+        assert len(seen) == instances, f'python clients reached only {seen}'
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        for _ in range(300):
+            if self.stop_event.wait(0.3):
+                return
+            for c in self.clients:
+                with contextlib.suppress(Exception):
+                    c.sio.emit('broadcast', {'room': ROOM,
+                                             'data': f'python from {c.instance}'})
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join(5)
+        for c in self.clients:
+            c.close()
+
+    def received(self, text: str):
+        """{instance of the receiving client: [sender instances of text]}."""
+        out = {}
+        for c in self.clients:
+            got = []
+            while not c.messages.empty():
+                m = c.messages.get_nowait()
+                if m.get('data') == text:
+                    got.append(m['from'])
+            out[c.instance] = got
+        return out
+
+
+def run_driver(config: dict, timeout: float = 120) -> dict:
+    proc = subprocess.run(['node', str(DRIVER), json.dumps(config)],
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+    assert lines, f'no JSON from the driver:\n{proc.stdout}\n{proc.stderr}'
+    return json.loads(lines[-1])
+
+
+def test_page_in_chromium(tmp_path):
+    with page_cluster(tmp_path / 'cluster') as (lc, http_port, page_port):
+        server = f'http://localhost:{http_port}'
+        allowed = f'http://localhost:{page_port}/?server={server}&room={ROOM}'
+        denied = f'http://127.0.0.1:{page_port}/?server={server}&room={ROOM}'
+        with Broadcaster(lc.url, f'http://localhost:{page_port}', 3) as py:
+            result = run_driver({'allowedUrl': allowed, 'deniedUrl': denied,
+                                 'artifacts': str(ARTIFACTS),
+                                 'chromium': CHROMIUM,
+                                 'browserText': BROWSER_TEXT})
+            time.sleep(0.5)  # let the page's broadcast reach every client
+            heard = py.received(BROWSER_TEXT)
+        (ARTIFACTS / 'result.json').write_text(json.dumps(result, indent=2))
+
+    assert 'failure' not in result, result
+    page = result['allowed']
+    assert page['ok'], page
+    # Connected, upgraded, and shows where it landed.
+    assert page['status'] == 'connected'
+    assert page['transport'] == 'websocket'
+    assert page['instance'] in lc.app_ports
+    # A broadcast from a Python client on another instance reached the page.
+    others = {m['from'] for m in page['messages']
+              if str(m['data']).startswith('python')} - {page['instance']}
+    assert others, page['messages']
+    # The page's own broadcast reached Python clients on every instance.
+    assert all(senders == [page['instance']] for senders in heard.values()), heard
+    # Credentials: the cookie /session set is what the server read on the
+    # handshake and echoed in welcome.
+    assert page['cookieSet'] and page['session'] == page['cookieSet'], page
+    assert Path(page['screenshot']).stat().st_size > 5000
+
+    refused = result['denied']
+    assert refused['ok'], refused
+    assert refused['status'] == 'error'
+    assert refused['instance'] is None
+    assert 'connect_error' in refused['errorText']
