@@ -4,6 +4,7 @@
 # the command line (make up INSTANCES=5) wins over both.
 ifneq (,$(wildcard .env))
 include .env
+export $(shell sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' .env)
 endif
 
 INSTANCES ?= 3

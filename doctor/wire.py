@@ -11,6 +11,7 @@ import dataclasses
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import struct
@@ -45,8 +46,15 @@ class Response:
         return self.body.decode('utf-8', errors='replace')
 
     def brief(self, limit: int = 80) -> str:
-        """`400 "Invalid session"`: status and the start of the body."""
+        """`400 "Invalid session"`: status and the gist of the body (an HTML
+        page's title, a Python traceback's last line)."""
         text = ' '.join(self.text.split())
+        title = re.search(r'<title>(.*?)</title>', text, re.I)
+        if title:
+            text = f'<html> {title.group(1).strip()}'
+        elif text.startswith('Traceback'):
+            last = [l for l in self.text.splitlines() if l.strip()][-1]
+            text = f'Traceback ... {last.strip()}'
         if len(text) > limit:
             text = text[:limit] + '...'
         return f'{self.status} {text!r}' if text else str(self.status)

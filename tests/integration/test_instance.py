@@ -1,0 +1,65 @@
+"""One instance started with the real start command, no balancer."""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from app.config import child_env
+from native.cluster import ROOT, http_get
+from tests.support import free_port
+
+pytestmark = pytest.mark.only_target('local')
+START = str(ROOT / 'app' / 'start')
+
+
+def _run(env, timeout=20):
+    return subprocess.run([START], env=child_env({'PYTHON': sys.executable,
+                                                  **env}),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize('env, variable', [
+    ({'CORS_ALLOWED_ORIGINS': '*', 'CORS_CREDENTIALS': 'true'}, 'CORS_CREDENTIALS'),
+    ({'CORS_ALLOWED_ORIGINS': 'localhost:8081'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'SOCKETIO_PATH': 'socket.io'}, 'SOCKETIO_PATH'),
+    ({'WORKER_CLASS': 'sync'}, 'WORKER_CLASS'),
+])
+def test_bad_config_stops_start_up_with_one_line(env, variable):
+    result = _run({'INSTANCE_NAME': 'app1', 'BIND': f'127.0.0.1:{free_port()}',
+                   **env})
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith('config error: ') and variable in lines[0]
+
+
+@pytest.mark.parametrize('worker_class', ['eventlet', 'gevent'])
+def test_healthz_reports_redis_down_with_503(worker_class):
+    port = free_port()
+    dead_redis = f'redis://127.0.0.1:{free_port()}/0'
+    proc = subprocess.Popen(
+        [START], env=child_env({'PYTHON': sys.executable, 'INSTANCE_NAME': 'solo',
+                                'BIND': f'127.0.0.1:{port}',
+                                'REDIS_URL': dead_redis,
+                                'WORKER_CLASS': worker_class}),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        status, body = None, None
+        while time.monotonic() < deadline:
+            status, body = http_get(f'http://127.0.0.1:{port}/healthz', 3)
+            if status is not None:
+                break
+            time.sleep(0.1)
+        assert status == 503, body
+        assert body == {'instance': 'solo', 'redis': 'down'}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

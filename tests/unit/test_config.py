@@ -1,0 +1,86 @@
+"""Configuration: sane defaults, and one clear sentence for each bad value."""
+import re
+
+import pytest
+
+from app.config import ConfigError, load_cluster, load_settings
+
+
+def test_defaults():
+    s = load_settings({'INSTANCE_NAME': 'app1'})
+    assert s.cors_allowed_origins == ('http://localhost:8081',
+                                      'http://127.0.0.1:8081')
+    assert s.cors_credentials is True
+    assert s.socketio_path == '/socket.io'
+    assert (s.ping_interval, s.ping_timeout) == (25, 20)
+    assert s.worker_class == 'eventlet'
+    c = load_cluster({})
+    assert c.instances == 3 and c.http_port == 8080
+    assert c.instance_names == ('app1', 'app2', 'app3')
+    assert c.proxy_timeout >= 2 * (c.ping_interval + c.ping_timeout)
+
+
+def test_origins_are_parsed_and_trimmed():
+    s = load_settings({'CORS_ALLOWED_ORIGINS':
+                       ' https://a.example , http://localhost:3000,'
+                       'http://[::1]:8081 '})
+    assert s.cors_allowed_origins == ('https://a.example',
+                                      'http://localhost:3000',
+                                      'http://[::1]:8081')
+
+
+def test_wildcard_without_credentials_is_allowed():
+    s = load_settings({'CORS_ALLOWED_ORIGINS': '*', 'CORS_CREDENTIALS': 'false'})
+    assert s.cors_wildcard
+
+
+@pytest.mark.parametrize('env, variable', [
+    ({'CORS_ALLOWED_ORIGINS': '*'}, 'CORS_CREDENTIALS'),
+    ({'CORS_ALLOWED_ORIGINS': '*,http://a.example',
+      'CORS_CREDENTIALS': 'false'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': 'http://a.example/'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': 'a.example'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': 'ftp://a.example'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': 'http://a.example/app'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': 'http://a.example:99999'}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_ALLOWED_ORIGINS': ' , '}, 'CORS_ALLOWED_ORIGINS'),
+    ({'CORS_CREDENTIALS': 'maybe'}, 'CORS_CREDENTIALS'),
+    ({'SOCKETIO_PATH': 'socket.io'}, 'SOCKETIO_PATH'),
+    ({'SOCKETIO_PATH': '/socket.io/'}, 'SOCKETIO_PATH'),
+    ({'SOCKETIO_PATH': '/a b'}, 'SOCKETIO_PATH'),
+    ({'PING_INTERVAL': 'soon'}, 'PING_INTERVAL'),
+    ({'PING_TIMEOUT': '0'}, 'PING_TIMEOUT'),
+    ({'MAX_PAYLOAD_BYTES': '10'}, 'MAX_PAYLOAD_BYTES'),
+    ({'WORKER_CLASS': 'sync'}, 'WORKER_CLASS'),
+    ({'LOG_LEVEL': 'loud'}, 'LOG_LEVEL'),
+    ({'INSTANCE_NAME': 'app.1'}, 'INSTANCE_NAME'),
+    ({'INSTANCE_NAME': 'a' * 40}, 'INSTANCE_NAME'),
+    ({'REDIS_URL': 'localhost:6379'}, 'REDIS_URL'),
+    ({'BIND': '8000'}, 'BIND'),
+])
+def test_bad_instance_settings_name_the_variable(env, variable):
+    with pytest.raises(ConfigError) as exc:
+        load_settings({'INSTANCE_NAME': 'app1', **env})
+    message = str(exc.value)
+    assert message.startswith(variable) or f' {variable}' in message
+    # One sentence: no line break, no second sentence, ends with a period.
+    assert '\n' not in message and message.endswith('.'), message
+    assert not re.search(r'[.;] [A-Z]', message), message
+
+
+@pytest.mark.parametrize('env, variable', [
+    ({'PROXY_TIMEOUT': '60'}, 'PROXY_TIMEOUT'),
+    ({'PING_INTERVAL': '60', 'PING_TIMEOUT': '60', 'PROXY_TIMEOUT': '200'},
+     'PROXY_TIMEOUT'),
+    ({'INSTANCES': '0'}, 'INSTANCES'),
+    ({'INSTANCES': 'three'}, 'INSTANCES'),
+    ({'HTTP_PORT': '70000'}, 'HTTP_PORT'),
+])
+def test_bad_cluster_settings_name_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load_cluster(env)
+
+
+def test_proxy_timeout_follows_ping_values():
+    c = load_cluster({'PING_INTERVAL': '60', 'PING_TIMEOUT': '60'})
+    assert c.proxy_timeout == 240
