@@ -17,6 +17,7 @@ PY := $(VENV)/bin/python
 COMPOSE ?= docker compose
 COMPOSE_PROJECT ?= socketio-kit
 SERVICE ?=
+INSTANCE ?= app2
 SCENARIO ?= broadcast
 CLIENTS ?= 50
 URL ?= http://127.0.0.1:$(HTTP_PORT)
@@ -57,7 +58,7 @@ $(VENV)/.installed: app/requirements.txt requirements-dev.txt
 
 ##@ Native cluster (no Docker)
 
-.PHONY: local local-down local-ps
+.PHONY: local local-down local-ps local-stop local-start
 local: deps install ## Start redis, INSTANCES gunicorn instances and nginx as local processes
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
 
@@ -66,6 +67,12 @@ local-down: ## Stop exactly what `make local` started
 
 local-ps: ## Show the native cluster's processes and health
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native ps
+
+local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover
+	@$(PY) -m native stop $(INSTANCE)
+
+local-start: ## Start one stopped native instance again (INSTANCE=app2)
+	@$(PY) -m native start $(INSTANCE)
 
 ##@ Tests
 

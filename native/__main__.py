@@ -1,4 +1,9 @@
-"""`python -m native up|down|ps`: the cluster as local processes (make local)."""
+"""`python -m native up|down|ps|stop NAME|start NAME`: the native cluster.
+
+up/down/ps start, stop and show the whole cluster (make local, local-down,
+local-ps); stop/start NAME stop one instance with SIGTERM and bring it back
+(make local-stop / local-start INSTANCE=app2), to watch failover.
+"""
 import argparse
 import sys
 from pathlib import Path
@@ -12,7 +17,8 @@ RUN_DIR = ROOT / '.run' / 'local'
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m native',
                                      description=__doc__)
-    parser.add_argument('command', choices=('up', 'down', 'ps'))
+    parser.add_argument('command', choices=('up', 'down', 'ps', 'stop', 'start'))
+    parser.add_argument('instance', nargs='?', help='with stop/start: app1..appN')
     args = parser.parse_args(argv)
     try:
         cluster = LocalCluster.from_settings(RUN_DIR, load_cluster())
@@ -26,6 +32,17 @@ def main(argv=None) -> int:
                 print(f'  {name}: 127.0.0.1:{port} (pid {cluster.pid(name)})')
             print(f'  logs: {Path(RUN_DIR, "logs").relative_to(ROOT)}/  '
                   f'stop: make local-down')
+        elif args.command in ('stop', 'start'):
+            if args.instance not in cluster.app_ports:
+                raise ClusterError(f'INSTANCE={args.instance!r} is not one of '
+                                   f'{", ".join(cluster.app_ports)}.')
+            if args.command == 'stop':
+                cluster.signal(args.instance)
+                print(f'{args.instance} stopped; its clients moved to the '
+                      f'other instances')
+            else:
+                cluster.start_instance(args.instance)
+                print(f'{args.instance} started and healthy')
         elif args.command == 'down':
             cluster.stop()
             print('native cluster stopped')

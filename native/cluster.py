@@ -235,9 +235,36 @@ class LocalCluster:
                 raise ClusterError(f'{binary} is not installed; run `make '
                                    f'deps` (apt-get install {package}).')
 
+    def check_ports(self):
+        """Refuse to start on a port something else already listens on; a
+        health check would otherwise pass against that other server."""
+        wanted = {'HTTP_PORT': self.cluster.http_port,
+                  'REDIS_PORT': self.cluster.redis_port,
+                  **{f'{name} (APP_BASE_PORT+{i})': port for i, (name, port)
+                     in enumerate(self.app_ports.items())}}
+        if self.env.get('PAGE_ROOT'):
+            wanted['PAGE_PORT'] = self.cluster.page_port
+        for label, port in wanted.items():
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(('127.0.0.1', port))
+                except OSError:
+                    raise ClusterError(
+                        f'port {port} for {label} is already in use; stop '
+                        f'what listens there (make down, make local-down) or '
+                        f'choose another port.') from None
+
     def start(self):
         """Start redis, every instance and nginx; return once all are healthy."""
         self.check_binaries()
+        running = [n for n in ['redis', *self.app_ports, 'nginx']
+                   if self.is_running(n)]
+        if running:
+            raise ClusterError(f'the native cluster is already running '
+                               f'({", ".join(running)}); see make local-ps, or '
+                               f'stop it with make local-down.')
+        self.check_ports()
         for name in self.app_ports:  # fail on bad config before starting
             load_settings(self.instance_env(name))
         for sub in ('pids', 'logs'):

@@ -6,7 +6,7 @@ from loadtest.stats import Histogram, SeqTracker, percentiles
 
 
 def test_event_with_ack_id():
-    assert p.encode_event('join', {'room': 'r'}, 7) == '4207["join",{"room":"r"}]'
+    assert p.encode_event('join', {'room': 'r'}, 7) == '427["join",{"room":"r"}]'
 
 
 def test_event_without_data_or_ack():

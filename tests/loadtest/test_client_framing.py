@@ -1,0 +1,172 @@
+"""The client's framing against a real python-socketio server (no mocks).
+
+Each test talks to tests/loadtest/echo_server.py, a plain python-socketio
+eventlet server on a free loopback port that pings every second.
+"""
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from loadtest.client import Client, ClientConfig, ConnectError, Handler
+from loadtest.cli import EXIT_TRANSPORT, main
+from loadtest.control import Controller
+from tests.support import free_port, http_request
+
+SERVER = Path(__file__).with_name('echo_server.py')
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(*extra):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(port), *extra],
+                            cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f'http://127.0.0.1:{port}'
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if http_request(url, path='/socket.io/?EIO=4&transport=polling',
+                            headers={'Origin': 'http://localhost:8081'},
+                            timeout=1).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError('echo server did not start')
+
+
+@pytest.fixture(scope='module')
+def server():
+    proc, url = _start()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope='module')
+def polling_only_server():
+    proc, url = _start('polling-only')
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+class Recorder(Handler):
+    def __init__(self):
+        self.welcomes, self.messages, self.disconnects = [], [], []
+
+    def on_welcome(self, client, data):
+        self.welcomes.append(data)
+
+    def on_message(self, client, data):
+        self.messages.append(data)
+
+    def on_disconnect(self, client, reason):
+        self.disconnects.append(reason)
+
+
+def run(coro_fn, url, **cfg):
+    """Run coro_fn(client, recorder, session) with one client."""
+    async def go():
+        rec = Recorder()
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, ClientConfig(url=url, connect_timeout=5, **cfg), rec)
+            try:
+                return await coro_fn(client, rec, session)
+            finally:
+                await client.close()
+    return asyncio.run(asyncio.wait_for(go(), 30))
+
+
+@pytest.mark.parametrize('transport', ['websocket', 'polling', 'upgrade'])
+def test_open_connect_welcome_and_ack(server, transport):
+    async def body(client, rec, _):
+        await client.connect()
+        who = await client.call('whoami')
+        # The server's connect reply ("40{sid}") may come after `welcome`.
+        assert rec.welcomes[0]['sid'] == client.sid == who['sid']
+        return client.transport, who
+    got, who = run(body, server, transport=transport)
+    expected = 'polling' if transport == 'polling' else 'websocket'
+    assert got == expected
+    assert who['transport'] == expected  # the server agrees
+
+
+@pytest.mark.parametrize('transport', ['websocket', 'polling'])
+def test_server_pings_and_client_pongs(server, transport):
+    # ping_interval=1 s, ping_timeout=1 s: without pongs the server would drop
+    # the client after about 2 s.
+    async def body(client, rec, _):
+        await client.connect()
+        await asyncio.sleep(3.5)
+        return client.connected, rec.disconnects, await client.call('whoami')
+    connected, disconnects, who = run(body, server, transport=transport)
+    assert connected and not disconnects and who['instance'] == 'echo'
+
+
+def test_event_and_broadcast_roundtrip(server):
+    async def body(client, rec, _):
+        await client.connect()
+        assert (await client.call('join', {'room': 'r'}))['ok']
+        ack = await client.call('broadcast', {'room': 'r', 'data': {'s': 'a', 'q': 0, 't': 1.5}})
+        for _ in range(50):
+            if rec.messages:
+                break
+            await asyncio.sleep(0.05)
+        return ack, rec.messages
+    ack, messages = run(body, server)
+    assert ack['ok'] is True
+    assert messages == [{'room': 'r', 'data': {'s': 'a', 'q': 0, 't': 1.5}, 'from': 'echo'}]
+
+
+def test_ack_with_several_args_keeps_the_first(server):
+    async def body(client, rec, _):
+        await client.connect()
+        return await client.call('echo_ack', {'x': ['é', 1, None]})
+    assert run(body, server) == {'x': ['é', 1, None]}
+
+
+def test_wrong_origin_is_refused_not_hidden(server):
+    async def body(client, rec, _):
+        with pytest.raises(ConnectError, match='HTTP 400'):
+            await client.connect()
+        return client.connected
+    assert run(body, server, origin='http://evil.example') is False
+
+
+def test_server_disconnect_then_reconnect(server):
+    async def body(client, rec, _):
+        await client.connect()
+        await client.emit('kick')
+        for _ in range(100):
+            if len(rec.welcomes) >= 2 and client.connected:
+                break
+            await asyncio.sleep(0.05)
+        return rec.disconnects, len(rec.welcomes), client.connected
+    disconnects, welcomes, connected = run(body, server, reconnect=True,
+                                           reconnect_delay=0.1)
+    assert disconnects == ['server disconnect'] and welcomes == 2 and connected
+
+
+def test_upgrade_refused_stays_on_polling_and_says_so(polling_only_server):
+    async def body(client, rec, _):
+        await client.connect()
+        return client.transport, client.upgrade_error
+    transport, error = run(body, polling_only_server, transport='upgrade')
+    assert transport == 'polling' and error
+
+
+def test_cli_fails_loudly_on_transport_mismatch(polling_only_server, tmp_path):
+    code = main(['broadcast', '--url', polling_only_server, '--transport',
+                 'upgrade', '-c', '3', '-d', '1', '--drain', '0.5', '-q',
+                 '--no-plots', '--out', str(tmp_path / 'r.json')], Controller())
+    assert code == EXIT_TRANSPORT
+    import json
+    result = json.loads((tmp_path / 'r.json').read_text())
+    assert result['valid'] is False and result['transport']['got'] == {'polling': 3}
+    assert 'TRANSPORT MISMATCH' in result['problems'][0]
