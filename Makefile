@@ -20,9 +20,13 @@ SERVICE ?=
 INSTANCE ?= app2
 SCENARIO ?= broadcast
 CLIENTS ?= 50
-URL ?= http://127.0.0.1:$(HTTP_PORT)
+# localhost, like the page's origin: the two are then the same site, so the
+# SameSite=Lax session cookie travels with the handshake.
+URL ?= http://localhost:$(HTTP_PORT)
 ORIGIN ?= http://localhost:$(PAGE_PORT)
 PYTEST_ARGS ?=
+DOCTOR_ARGS ?=
+PAGE_DEPS := page/node_modules/.package-lock.json
 
 export INSTANCES HTTP_PORT PAGE_PORT
 
@@ -59,7 +63,7 @@ $(VENV)/.installed: app/requirements.txt requirements-dev.txt
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
-local: deps install ## Start redis, INSTANCES gunicorn instances and nginx as local processes
+local: deps install page-deps ## Start redis, INSTANCES gunicorn instances and nginx as local processes
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
 
 local-down: ## Stop exactly what `make local` started
@@ -76,11 +80,35 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 
 ##@ Tests
 
-.PHONY: test test-unit test-local test-compose
-test: test-unit test-local test-compose ## Run every test suite
+.PHONY: test test-unit test-local test-doctor test-browser test-compose
+test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn)
+test-local: deps install page-deps ## Integration tests against a native cluster (real redis, nginx, gunicorn)
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration --target local $(PYTEST_ARGS)
+
+test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)
+
+test-browser: deps install page-deps browser-deps ## The demo page in headless Chromium (screenshots in artifacts/browser/)
+	PATH="$$PATH:/usr/sbin" BROWSER_REQUIRED=1 $(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
+
+##@ Doctor and demo page
+
+.PHONY: doctor doctor-table page-deps browser-deps
+doctor: install ## Diagnose a Socket.IO deployment as a page on ORIGIN sees it (URL=, ORIGIN=, DOCTOR_ARGS=--slow)
+	$(PY) -m doctor $(URL) --origin $(ORIGIN) $(DOCTOR_ARGS)
+
+doctor-table: deps install ## Print what the doctor says about each broken fixture (the README table)
+	PATH="$$PATH:/usr/sbin" $(PY) -m tests.fixtures.table
+
+page-deps: $(PAGE_DEPS) ## Install socket.io-client (and playwright-core for the browser test) from npm
+
+$(PAGE_DEPS): page/package.json page/package-lock.json
+	cd page && npm ci --no-audit --no-fund
+	@touch $@
+
+browser-deps: ## Install Debian's chromium if missing
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

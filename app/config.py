@@ -177,9 +177,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
             f'redis://HOST:PORT/DB (or rediss:// or unix://).')
     credentials = _bool(env, 'CORS_CREDENTIALS', True)
+    # Default: the kit's demo page, served on PAGE_PORT (another origin).
+    page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
-             'http://localhost:8081,http://127.0.0.1:8081'), credentials)
+             f'http://localhost:{page_port},http://127.0.0.1:{page_port}'),
+        credentials)
     interval, timeout = _ping(env)
     bind = _get(env, 'BIND', '0.0.0.0:8000')
     host, _, port = bind.rpartition(':')

@@ -145,7 +145,15 @@ class DockerController(Controller):
 
     def rss(self, name):
         try:
-            stats = self._container(name).stats(stream=False)
+            return self.container_rss(self._container(name))
+        except KeyError:
+            return None
+
+    @staticmethod
+    def container_rss(container) -> Optional[int]:
+        """Memory of a container without its page cache, in bytes."""
+        try:
+            stats = container.stats(stream=False)
         except Exception:
             return None
         mem = stats.get('memory_stats', {})
@@ -168,12 +176,19 @@ class FixtureController(Controller):
     def __init__(self, target):
         self.target = target
         self.kind = getattr(target, 'kind', 'fixture')
+        # A native target: kill the instance's whole process tree (see
+        # NativeController.kill), not only the PID its kill() signals.
+        lc = getattr(target, 'lc', None)
+        self.native = NativeController(lc) if lc is not None else None
 
     def instances(self):
         return list(getattr(self.target, 'instances', []))
 
     def kill(self, name):
-        self.target.kill(name)
+        if self.native is not None:
+            self.native.kill(name)
+        else:
+            self.target.kill(name)
 
     def stop(self, name):
         self.target.stop(name)
@@ -184,8 +199,11 @@ class FixtureController(Controller):
     def rss(self, name):
         if hasattr(self.target, 'rss'):
             return self.target.rss(name)
-        if hasattr(self.target, 'pid'):
-            return process_tree_rss(self.target.pid(name))
+        if self.native is not None:
+            return self.native.rss(name)
+        container = getattr(self.target, 'container', None)
+        if container is not None:  # the compose target: Docker SDK stats
+            return DockerController.container_rss(container(name))
         return None
 
 

@@ -12,6 +12,7 @@ from app.config import ConfigError, load_cluster
 from native.cluster import ROOT, ClusterError, LocalCluster
 
 RUN_DIR = ROOT / '.run' / 'local'
+PAGE_ROOT = ROOT / 'page'
 
 
 def main(argv=None) -> int:
@@ -21,13 +22,21 @@ def main(argv=None) -> int:
     parser.add_argument('instance', nargs='?', help='with stop/start: app1..appN')
     args = parser.parse_args(argv)
     try:
-        cluster = LocalCluster.from_settings(RUN_DIR, load_cluster())
+        # The demo page is served once `make page-deps` installed its client.
+        page = (PAGE_ROOT / 'node_modules' / 'socket.io-client').is_dir()
+        cluster = LocalCluster.from_settings(
+            RUN_DIR, load_cluster(),
+            env={'PAGE_ROOT': str(PAGE_ROOT)} if page else {})
         if args.command == 'up':
             cluster.start()
             print(f'native cluster up: {len(cluster.app_ports)} instances '
                   f'healthy behind nginx')
-            print(f'  Socket.IO: {cluster.url}'
-                  f'{cluster.cluster.socketio_path}/')
+            c = cluster.cluster
+            print(f'  Socket.IO: http://localhost:{c.http_port}'
+                  f'{c.socketio_path}/')
+            print(f'  page: http://localhost:{c.page_port}/?server='
+                  f'http://localhost:{c.http_port}' if page else
+                  '  page: run `make page-deps` to serve the demo page')
             for name, port in cluster.app_ports.items():
                 print(f'  {name}: 127.0.0.1:{port} (pid {cluster.pid(name)})')
             print(f'  logs: {Path(RUN_DIR, "logs").relative_to(ROOT)}/  '

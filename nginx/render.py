@@ -52,13 +52,21 @@ def _page_server(page_listen: Optional[str], page_root: Optional[str]) -> str:
         return ''
     return f'''
     # The demo page, on its own origin: the browser connects cross-origin.
+    # Only the page and the socket.io-client bundle are served.
     server {{
         listen {page_listen};
         server_name _;
         root {page_root};
+        add_header Cache-Control no-store;
+        location = / {{
+            try_files /index.html =404;
+        }}
+        location ~ ^/(index\\.html|app\\.js)$ {{
+        }}
+        location /node_modules/socket.io-client/dist/ {{
+        }}
         location / {{
-            try_files $uri $uri/ =404;
-            add_header Cache-Control no-store;
+            return 404;
         }}
     }}'''
 

@@ -6,7 +6,8 @@ http://localhost:PAGE; the same page opened as http://127.0.0.1:PAGE is a
 different origin that the cluster does not allow.
 
 Needs `apt-get install chromium` and `make page-deps` (page/node_modules);
-skipped with the reason when either is missing. The screenshots go to
+skipped with the reason when one is missing, failed instead when
+BROWSER_REQUIRED=1 (make test-browser). The screenshots go to
 $BROWSER_ARTIFACTS (default artifacts/browser/).
 """
 import contextlib
@@ -33,12 +34,24 @@ ARTIFACTS = Path(os.environ.get('BROWSER_ARTIFACTS', ROOT / 'artifacts' / 'brows
 ROOM = 'lobby'
 BROWSER_TEXT = 'hello from the browser'
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() or shutil.which('node') is None
-    or not (PAGE / 'node_modules' / 'playwright-core').is_dir()
-    or not (PAGE / 'node_modules' / 'socket.io-client').is_dir(),
-    reason='needs chromium (apt-get install chromium), node and '
-           '`make page-deps` (page/node_modules)')
+MISSING = [what for what, there in (
+    (f'{CHROMIUM} (apt-get install chromium)', Path(CHROMIUM).exists()),
+    ('node', shutil.which('node') is not None),
+    ('page/node_modules (make page-deps)',
+     (PAGE / 'node_modules' / 'playwright-core').is_dir() and
+     (PAGE / 'node_modules' / 'socket.io-client').is_dir()))
+    if not there]
+
+
+@pytest.fixture(autouse=True)
+def browser_available():
+    """Skip without a browser, except under `make test-browser`
+    (BROWSER_REQUIRED=1), where a missing browser is a failure."""
+    if MISSING:
+        message = 'missing: ' + ', '.join(MISSING)
+        if os.environ.get('BROWSER_REQUIRED') == '1':
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,6 @@ import pytest
 from loadtest.cli import EXIT_OK, main
 from loadtest.report import missing_fields
 
-pytestmark = pytest.mark.loadtest
 CLIENTS = 50
 
 
@@ -23,6 +22,13 @@ def run(cluster, tmp_path, *args):
     result = json.loads(out.read_text())
     assert missing_fields(result) == []
     return code, result
+
+
+def ensure_running(cluster, name):
+    """Start name again if a failed run left it down."""
+    lc = getattr(cluster, 'lc', None)
+    if lc is None or not lc.is_running(name):
+        cluster.start(name)
 
 
 def check_common(result, cluster):
@@ -58,7 +64,7 @@ def test_reconnect(cluster, tmp_path, mode):
                            '--victim', victim, '-s', '4', '-r', '20', '-d', '8',
                            '--kill-after', '2', '--drain', '2', '--deadline', '15')
     finally:
-        cluster.start(victim)  # leave the cluster whole for the next test
+        ensure_running(cluster, victim)  # leave the cluster whole
     assert code == EXIT_OK, result['problems']
     check_common(result, cluster)
     r = result['reconnect']
