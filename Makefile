@@ -18,6 +18,7 @@ COMPOSE ?= docker compose
 COMPOSE_PROJECT ?= socketio-kit
 SERVICE ?=
 INSTANCE ?= app2
+REQUIRE_COMPOSE ?=
 SCENARIO ?= broadcast
 CLIENTS ?= 50
 # localhost, like the page's origin: the two are then the same site, so the
@@ -25,6 +26,9 @@ CLIENTS ?= 50
 URL ?= http://localhost:$(HTTP_PORT)
 ORIGIN ?= http://localhost:$(PAGE_PORT)
 PYTEST_ARGS ?=
+# Compose images: empty = official images if they can be pulled, else offline.
+OFFLINE ?=
+KIT := COMPOSE="$(COMPOSE)" COMPOSE_PROJECT_NAME=$(COMPOSE_PROJECT) PYTHON=$(PYTHON) compose/kit
 DOCTOR_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 
@@ -59,6 +63,40 @@ $(VENV)/.installed: app/requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
+
+##@ Cluster
+
+.PHONY: up down ps logs restart build images-offline
+up: install page-deps ## Start the cluster: compose if a Docker engine answers, else native (MODE=compose|local forces one)
+	@case "$(MODE)" in \
+	auto) if docker info >/dev/null 2>&1; then mode=compose; \
+	      else echo "up: no Docker engine answers, so starting the native cluster instead (make local)."; mode=local; fi ;; \
+	compose|local) mode="$(MODE)" ;; \
+	*) echo "up: MODE=$(MODE) is not auto, compose or local; set MODE to one of them." >&2; exit 2 ;; \
+	esac; \
+	if [ $$mode = compose ]; then OFFLINE=$(OFFLINE) compose/up; else $(MAKE) --no-print-directory local; fi
+
+down: ## Stop whichever cluster runs (compose: containers, networks and volumes)
+	@if docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]; then \
+		$(KIT) down -v --remove-orphans; fi
+	@$(PY) -m native down
+
+ps: ## Show the compose services (or the native processes) and their health
+	@if docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]; then \
+		$(KIT) ps; else PATH="$$PATH:/usr/sbin" $(PY) -m native ps; fi
+
+logs: ## Follow the compose logs (SERVICE=app2 for one service)
+	$(KIT) logs -f --tail=200 $(SERVICE)
+
+restart: ## Restart a compose service (SERVICE=app2), or all of them
+	$(KIT) restart $(SERVICE)
+
+build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse)
+	@if [ "$(OFFLINE)" = 1 ]; then compose/images-offline.sh; fi
+	OFFLINE=$(OFFLINE) $(KIT) build
+
+images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
+	compose/images-offline.sh
 
 ##@ Native cluster (no Docker)
 

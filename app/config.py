@@ -233,7 +233,7 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
         app_base_port=_int(env, 'APP_BASE_PORT', 8001, 1, 65000),
         redis_port=_int(env, 'REDIS_PORT', 6390, 1, 65535),
         proxy_timeout=proxy_timeout,
-        nginx_worker_connections=_int(env, 'NGINX_WORKER_CONNECTIONS', 32768,
+        nginx_worker_connections=_int(env, 'NGINX_WORKER_CONNECTIONS', 20480,
                                       1024, 1_000_000),
         socketio_path=parse_path(env),
         ping_interval=interval,

@@ -32,6 +32,7 @@ from nginx import render as nginx_render  # noqa: E402
 
 GENERATED = ROOT / 'compose' / '.generated'
 APP_PORT = 8000  # BIND of every app container, see compose.yaml
+PAGE_PORT = 8081  # the demo page inside the nginx container, see compose.yaml
 EDGE_SUBNET = '172.30.87.0/24'
 FIRST_HOST = 11  # app1 is host 11 of the subnet (172.30.87.11), app2 host 12, ...
 
@@ -100,6 +101,8 @@ def nginx_args(addresses, out: Path):
         '--error-log', '/dev/stderr',
         '--temp-dir', '/tmp',
         '--mime-types', '/etc/nginx/mime.types',
+        '--page-listen', str(PAGE_PORT),
+        '--page-root', '/srv/page',
         '--out', str(out),
     ]
 

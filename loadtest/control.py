@@ -36,8 +36,27 @@ class Controller:
     def rss(self, name: str) -> Optional[int]:
         return None
 
+    def cpu_seconds(self) -> Dict[str, float]:
+        """CPU time used so far by each process of the cluster we can see."""
+        return {}
+
     def describe(self) -> dict:
         return {'kind': self.kind, 'instances': self.instances()}
+
+
+def process_tree_cpu(pid: Optional[int]) -> Optional[float]:
+    """User + system CPU seconds of pid and its descendants."""
+    if pid is None or psutil is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            t = p.cpu_times()
+            total += t.user + t.system
+        return total
+    except psutil.Error:
+        return None
 
 
 def process_tree_rss(pid: Optional[int]) -> Optional[int]:
@@ -91,6 +110,15 @@ class NativeController(Controller):
 
     def rss(self, name):
         return process_tree_rss(self.lc.pid(name)) if self.lc.is_running(name) else None
+
+    def cpu_seconds(self):
+        out = {}
+        for name in [*self.instances(), 'nginx', 'redis']:
+            if self.lc.is_running(name):
+                value = process_tree_cpu(self.lc.pid(name))
+                if value is not None:
+                    out[name] = value
+        return out
 
     def describe(self):
         return {'kind': self.kind, 'instances': self.instances(),
@@ -165,6 +193,16 @@ class DockerController(Controller):
         # that is not the app's memory.
         return usage - inner.get('inactive_file', inner.get('total_inactive_file', 0))
 
+    def cpu_seconds(self):
+        out = {}
+        for name, c in self._containers().items():
+            try:
+                usage = c.stats(stream=False)['cpu_stats']['cpu_usage']['total_usage']
+                out[name] = usage / 1e9
+            except Exception:
+                pass
+        return out
+
     def describe(self):
         return {'kind': self.kind, 'project': self.project,
                 'instances': self.instances()}
@@ -195,6 +233,9 @@ class FixtureController(Controller):
 
     def start(self, name):
         self.target.start(name)
+
+    def cpu_seconds(self):
+        return self.native.cpu_seconds() if self.native is not None else {}
 
     def rss(self, name):
         if hasattr(self.target, 'rss'):

@@ -74,6 +74,10 @@ def summary_rows(result: dict) -> List[tuple]:
     for label, cpus in result.get('generator_cpu', {}).items():
         rows.append((f'generator CPU ({label})',
                      ' '.join(f'{c:.0%}' for c in cpus) + ' of a core per process'))
+    cc = result.get('cluster_cpu')
+    if cc:
+        rows.append((f"cluster CPU ({cc['window']})", ' '.join(
+            f'{n} {v:.0%}' for n, v in cc['fraction_of_a_core'].items())))
     for p in result.get('problems', []):
         rows.append(('PROBLEM', p))
     for w in result.get('warnings', []):

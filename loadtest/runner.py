@@ -308,9 +308,11 @@ class Runner:
                                               'seconds', clock=True)
         if extra:
             extra(t0, pool)
+        cpu0 = self._cluster_cpu()
         ran = pool.ask('run', args, cfg.duration + cfg.drain + cfg.ack_timeout + 120, bar)
         if bar:
             bar.done(pool.progress)
+        self._cluster_cpu(cpu0, t0, 'send window + drain')
         senders = {}
         for r in ran:
             senders.update(r['senders'])
@@ -486,6 +488,19 @@ class Runner:
                                                  if tallies[0]['timeline'] else 0)
 
     # -- helpers ---------------------------------------------------------------------
+    def _cluster_cpu(self, before=None, since=None, label=''):
+        """Snapshot the cluster's CPU times; with `before`, record the use per
+        process as a fraction of one core over the window."""
+        now = (time.time(), self.controller.cpu_seconds())
+        if before is not None and before[1]:
+            wall = now[0] - before[0]
+            self.result['cluster_cpu'] = {
+                'window': label, 'seconds': round(wall, 2),
+                'fraction_of_a_core': {
+                    n: round((now[1][n] - before[1][n]) / wall, 3)
+                    for n in now[1] if n in before[1]}}
+        return now
+
     def _pick_victim(self, landed: Dict[str, int], sender_instances) -> str:
         """The instance with the fewest senders, then the most clients: its
         clients must come back while the broadcast keeps going."""

@@ -87,7 +87,7 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         f'        keepalive 16;\n'
         f'    }}' for i in instances)
     values = {
-        'RLIMIT_NOFILE': str(2 * cluster.nginx_worker_connections + 1024),
+        'RLIMIT_NOFILE': str(cluster.nginx_worker_connections + 1024),
         'WORKER_CONNECTIONS': str(cluster.nginx_worker_connections),
         'PID_FILE': paths.pid_file,
         'ERROR_LOG': paths.error_log,

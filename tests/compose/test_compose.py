@@ -1,0 +1,80 @@
+"""What only the compose cluster has: containers, networks, `make up` again.
+
+Containers are inspected and killed with the Docker SDK (never the docker CLI).
+"""
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from native.cluster import ROOT
+from tests.integration.test_cluster import _broadcast_round
+from tests.support import clients
+
+pytestmark = pytest.mark.only_target('compose')
+
+
+@pytest.fixture(scope='module')
+def compose(request):
+    from tests.conftest import ComposeTarget
+    return ComposeTarget(request.config.getoption('--compose-url'),
+                         request.config.getoption('--compose-project'))
+
+
+def test_every_service_is_healthy_with_log_rotation(compose):
+    services = {c.labels['com.docker.compose.service']: c
+                for c in compose._containers()}
+    assert {'redis', 'nginx', *compose.instances} <= set(services)
+    assert len(compose.instances) >= 3
+    for name, container in services.items():
+        container.reload()
+        assert container.attrs['State']['Health']['Status'] == 'healthy', name
+        log = container.attrs['HostConfig']['LogConfig']
+        assert log['Type'] == 'json-file' and log['Config'].get('max-size'), name
+
+
+def test_app_runs_as_non_root_and_gunicorn_is_pid_1(compose):
+    container = compose.container(compose.instances[0])
+    assert container.attrs['Config']['User'] not in ('', 'root', '0')
+    result = container.exec_run(['cat', '/proc/1/cmdline'])
+    assert b'gunicorn' in result.output
+
+
+def test_redis_is_not_reachable_from_the_host(compose):
+    redis = compose.container('redis')
+    assert not any(redis.attrs['NetworkSettings']['Ports'].values() or [])
+    networks = set(redis.attrs['NetworkSettings']['Networks'])
+    assert all(n.endswith('_back') for n in networks), networks
+    with pytest.raises(OSError):
+        socket.create_connection(('127.0.0.1', 6379), timeout=2).close()
+    nginx = compose.container('nginx')
+    published = [p for p in nginx.attrs['NetworkSettings']['Ports'].values() if p]
+    assert published  # nginx is the only way in
+
+
+def test_killed_container_clients_reconnect_and_make_up_restores_it(compose):
+    victim = compose.instances[1]
+    with clients(compose.url, 3 * len(compose.instances), reconnection=True) as cs:
+        on_victim = [c for c in cs if c.instance == victim]
+        assert on_victim
+        killed_at = time.monotonic()
+        compose.kill(victim)
+        back = []
+        for c in on_victim:
+            welcome = c.welcomes.get(
+                timeout=max(0.1, 10 - (time.monotonic() - killed_at)))
+            assert welcome['instance'] != victim
+            back.append(welcome['received_at'] - killed_at)
+        print(f'{len(on_victim)} clients of killed {victim} reconnected after '
+              f'{min(back):.2f}-{max(back):.2f}s')
+        _broadcast_round(cs, f'room-{uuid.uuid4().hex[:6]}', count=3)
+    compose.container(victim).reload()
+    assert compose.container(victim).status != 'running'
+    # `make up` brings the killed instance back.
+    subprocess.run(['make', '--no-print-directory', 'up', 'MODE=compose'],
+                   cwd=ROOT, check=True, timeout=600)
+    assert compose.container(victim).status == 'running'
+    with clients(compose.url, 3 * len(compose.instances)) as fresh:
+        assert victim in {c.instance for c in fresh}
