@@ -94,10 +94,7 @@ class Bench:
                 '--drain', '3', '--connect-rate', str(a.connect_rate)])
             if r is None:
                 break
-            d = r['delivery']
-            p99 = d['latency_ms']['all']['p99']
-            ok = (r['valid'] and d['delivery_ratio'] == 1.0 and p99 is not None
-                  and p99 < P99_LIMIT_MS)
+            ok = self.passes(r)
             self.sweep_rows.append((rate, r, ok))
             if ok:
                 passing, failures = r, 0
@@ -119,10 +116,31 @@ class Bench:
             if r:
                 self.reconnect_runs.append(r)
 
-    def copy_plots(self):
-        """Plots live next to their JSON in bench/results; the write-up links
-        them from there."""
-        return
+    def load(self):
+        """Re-read the results of the last run (for --from-results)."""
+        summary = json.loads((self.results_dir / 'summary.json').read_text())
+        self.sweep_rows, self.best, self.reconnect_runs = [], None, []
+        self.meta = summary.pop('_meta', {})
+        for name, info in summary.items():
+            if 'error' in info:
+                self.runs[name] = info
+                continue
+            result = json.loads(Path(info['out']).read_text())
+            self.runs[name] = result
+            if name.startswith('broadcast-'):
+                ok = self.passes(result)
+                self.sweep_rows.append((result['config']['rate'], result, ok))
+                if ok:
+                    self.best = result
+            elif name.startswith('reconnect-'):
+                self.reconnect_runs.append(result)
+
+    @staticmethod
+    def passes(r) -> bool:
+        d = r['delivery']
+        p99 = d['latency_ms']['all']['p99']
+        return bool(r['valid'] and d['delivery_ratio'] == 1.0 and p99 is not None
+                    and p99 < P99_LIMIT_MS)
 
 
 def _ms(v):
@@ -298,6 +316,8 @@ def main(argv=None) -> int:
     ap.add_argument('--start-native', action='store_true',
                     help='start a private native cluster on free ports, stop it after')
     ap.add_argument('--instances', type=int, default=3)
+    ap.add_argument('--worker-class', default='eventlet', choices=('eventlet', 'gevent'),
+                    help='with --start-native: WORKER_CLASS of the instances')
     ap.add_argument('--procs', type=int, default=2)
     ap.add_argument('--ramp-clients', type=int, default=10000)
     ap.add_argument('--room-clients', type=int, default=1500)
@@ -308,6 +328,8 @@ def main(argv=None) -> int:
     ap.add_argument('--duration', type=float, default=15)
     ap.add_argument('--connect-rate', type=float, default=1000)
     ap.add_argument('--only', default='ramp,sweep,reconnect')
+    ap.add_argument('--from-results', action='store_true',
+                    help='only rewrite the markdown from the last results')
     ap.add_argument('--out-dir', default=str(ROOT / 'bench'))
     ap.add_argument('--markdown', default=str(ROOT / 'BENCHMARKS.md'))
     ap.add_argument('--notes', default=str(ROOT / 'bench' / 'NOTES.md'),
@@ -318,15 +340,23 @@ def main(argv=None) -> int:
     started = time.time()
     lc = None
     try:
+        if args.from_results:
+            bench = Bench(args, control.Controller(), args.url)
+            bench.load()
+            args.command = bench.meta.get('command', args.command)
+            write_markdown(bench, Path(args.markdown), bench.meta.get('started', started),
+                           bench.meta.get('note', ''))
+            print(f'wrote {args.markdown}')
+            return 0
         if args.start_native:
             run_dir = ROOT / '.run' / 'bench'
             if run_dir.exists():
                 shutil.rmtree(run_dir / 'pids', ignore_errors=True)
-            lc = start_private_native(run_dir, args.instances,
-                                      {'CORS_ALLOWED_ORIGINS':
-                                       'http://localhost:8081,http://127.0.0.1:8081'})
+            lc = start_private_native(run_dir, args.instances, {
+                'CORS_ALLOWED_ORIGINS': 'http://localhost:8081,http://127.0.0.1:8081',
+                'WORKER_CLASS': args.worker_class, 'LOG_LEVEL': 'warning'})
             controller, url = control.NativeController(lc), lc.url
-            note = (f'{args.instances} instances (gunicorn + eventlet, one worker '
+            note = (f'{args.instances} instances (gunicorn + {args.worker_class}, one worker '
                     f'each) + nginx + redis as native processes (private cluster '
                     f'on free ports, started by --start-native).')
         else:
@@ -342,10 +372,12 @@ def main(argv=None) -> int:
         if 'reconnect' in only:
             bench.reconnect()
         write_markdown(bench, Path(args.markdown), started, note)
-        (Path(args.out_dir) / 'results' / 'summary.json').write_text(json.dumps(
-            {n: {'valid': r.get('valid'), 'problems': r.get('problems'),
-                 'command': r.get('command'), 'out': r.get('out')}
-             if 'error' not in r else r for n, r in bench.runs.items()}, indent=1))
+        summary = {n: {'valid': r.get('valid'), 'problems': r.get('problems'),
+                       'command': r.get('command'), 'out': r.get('out')}
+                   if 'error' not in r else r for n, r in bench.runs.items()}
+        summary['_meta'] = {'command': args.command, 'started': started, 'note': note}
+        (Path(args.out_dir) / 'results' / 'summary.json').write_text(
+            json.dumps(summary, indent=1))
         print(f'wrote {args.markdown}')
     finally:
         if lc is not None:

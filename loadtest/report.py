@@ -127,8 +127,11 @@ def plot(result: dict, stem: Path) -> List[Path]:
     tl = result.get('timeline')
     if tl and tl.get('t') and result['scenario'] == 'reconnect':
         fig, ax = plt.subplots(figsize=(7, 4))
-        for inst, series in tl['instances'].items():
-            ax.step(tl['t'], series, where='post', label=inst)
+        styles = ['-', '--', '-.', ':']
+        for k, (inst, series) in enumerate(tl['instances'].items()):
+            # Instances often hold equal counts: vary the dash so none hides.
+            ax.step(tl['t'], series, where='post', label=inst,
+                    ls=styles[k % len(styles)], lw=1.5 + 0.5 * (k % 2))
         if tl.get('kill_at') is not None:
             r = result.get('reconnect', {})
             ax.axvline(tl['kill_at'], color='red', ls='--',
