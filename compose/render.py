@@ -8,7 +8,8 @@ writes:
   with its own INSTANCE_NAME and a fixed address on the edge network, and
   nginx depending on all of them being healthy;
 - nginx.conf: nginx/render.py's config with one upstream per instance, at the
-  paths the nginx images use (listen 80, logs to the container's stdio).
+  paths the nginx images use (listen 80, logs to the container's stdio);
+- page.conf: the demo page's own nginx (nginx/render.py --page-only).
 
 Upstreams name instances by fixed IP, not by service name: Docker's DNS drops
 the name of a stopped container, and nginx (1.22 in Debian) refuses to start
@@ -101,10 +102,16 @@ def nginx_args(addresses, out: Path):
         '--error-log', '/dev/stderr',
         '--temp-dir', '/tmp',
         '--mime-types', '/etc/nginx/mime.types',
-        '--page-listen', str(PAGE_PORT),
-        '--page-root', '/srv/page',
         '--out', str(out),
     ]
+
+
+def page_args(out: Path):
+    """Arguments of nginx/render.py for the page container."""
+    return ['--page-only', '--page-listen', str(PAGE_PORT),
+            '--page-root', '/srv/page', '--pid', '/tmp/nginx.pid',
+            '--error-log', '/dev/stderr', '--temp-dir', '/tmp',
+            '--mime-types', '/etc/nginx/mime.types', '--out', str(out)]
 
 
 def main(argv=None) -> int:
@@ -120,7 +127,8 @@ def main(argv=None) -> int:
         return 2
     GENERATED.mkdir(parents=True, exist_ok=True)
     nginx_conf = GENERATED / 'nginx.conf'
-    status = nginx_render.main(nginx_args(addresses, nginx_conf))
+    status = (nginx_render.main(nginx_args(addresses, nginx_conf)) or
+              nginx_render.main(page_args(GENERATED / 'page.conf')))
     if status:
         return status
     digest = hashlib.sha256(nginx_conf.read_bytes()).hexdigest()

@@ -155,14 +155,23 @@ class Doctor:
                 self.add(Result(name, SKIP, 'needs an Engine.IO handshake at '
                                 'the path; fix the path check first'))
             return self.results
-        self.check_protocol()
-        self.check_cors()
-        self.check_preflight()
-        self.check_websocket()
-        self.check_sticky()
-        self.check_namespace()
+        checks = [('protocol', self.check_protocol), ('cors', self.check_cors),
+                  ('preflight', self.check_preflight),
+                  ('websocket', self.check_websocket),
+                  ('sticky', self.check_sticky),
+                  ('namespace', self.check_namespace)]
         if self.options.slow:
-            self.check_slow()
+            checks.append(('slow', self.check_slow))
+        for name, check in checks:
+            try:
+                check()
+            except WireError as exc:
+                # A request that failed half-way through a check (the
+                # server went away, a reset) is a finding, not a crash.
+                self.add(Result(name, FAIL, f'request failed during the '
+                                f'check: {exc}', 'check that the server and '
+                                f'the balancer stay up; rerun the doctor',
+                                'request-failed'))
         return self.results
 
     def detect_kit(self):

@@ -170,10 +170,19 @@ def merge_timeline(parts: List[list], t0: float, step: float = 0.5) -> dict:
     Each worker sampled at its own instants; take each worker's last sample
     in every step-wide bin, then add the workers up."""
     bins: Dict[int, Dict[str, int]] = {}
+    lasts = []
     for samples in parts:
         last: Dict[int, dict] = {}
         for ts, counts in samples:
             last[int(math.floor((ts - t0) / step))] = counts
+        lasts.append(last)
+    # Keep only the bins every worker sampled: a bin one worker had already
+    # stopped sampling would show its clients as gone.
+    if lasts and all(lasts):
+        low = max(min(last) for last in lasts)
+        high = min(max(last) for last in lasts)
+        lasts = [{b: c for b, c in last.items() if low <= b <= high} for last in lasts]
+    for last in lasts:
         for b, counts in last.items():
             acc = bins.setdefault(b, {})
             for inst, n in counts.items():

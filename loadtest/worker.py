@@ -329,6 +329,10 @@ class Worker(Handler):
                 loops.append(self._spawn(self._sender_loop(
                     sender, t0, t_end, rate_per_sender, offset)))
         await asyncio.gather(*loops, return_exceptions=True)
+        # The send window is the schedule, not the loops (a sender whose first
+        # slot falls after the end never runs): a tiny window would turn a
+        # millisecond of CPU into a false "saturated".
+        await asyncio.sleep(max(0.0, t_end - time.time()))
         send_cpu = cpu.fraction()
         await asyncio.sleep(max(0.0, t_end + drain - time.time()))
         return {'senders': {s.id: {'sent': s.sent, 'unacked': sorted(s.unacked),

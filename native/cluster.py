@@ -202,13 +202,15 @@ class LocalCluster:
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
         temp.mkdir(exist_ok=True)
-        # As root, nginx workers run as nobody and must write request bodies.
-        temp.chmod(0o1777)
         instances = [Instance(n, f'127.0.0.1:{p}')
                      for n, p in self.app_ports.items()]
+        # Started as root, nginx would run its workers as nobody, who may not
+        # be able to read the page or write temp files under this checkout
+        # (under /root, say): keep them as the user who runs the cluster.
+        user = 'root' if os.geteuid() == 0 else None
         paths = Paths(pid_file=str(self.run_dir / 'nginx.pid'),
                       error_log=str(self.log_path('nginx-error')),
-                      access_log='off', temp_dir=str(temp))
+                      access_log='off', temp_dir=str(temp), user=user)
         page_root = self.env.get('PAGE_ROOT')
         conf = self.run_dir / 'nginx.conf'
         conf.write_text(render(
@@ -258,8 +260,7 @@ class LocalCluster:
     def start(self):
         """Start redis, every instance and nginx; return once all are healthy."""
         self.check_binaries()
-        running = [n for n in ['redis', *self.app_ports, 'nginx']
-                   if self.is_running(n)]
+        running = [n for n in self.recorded() if self.is_running(n)]
         if running:
             raise ClusterError(f'the native cluster is already running '
                                f'({", ".join(running)}); see make local-ps, or '
@@ -281,14 +282,25 @@ class LocalCluster:
             self.stop()
             raise
 
+    def recorded(self) -> List[str]:
+        """Names with a PID file, whatever INSTANCES is now: nginx first,
+        then the instances, redis last (the order to stop them in)."""
+        names = {p.stem for p in (self.run_dir / 'pids').glob('*.pid')}
+        names |= set(self.app_ports)
+        apps = sorted(names - {'nginx', 'redis'},
+                      key=lambda n: (len(n), n))
+        return ['nginx', *apps, 'redis']
+
     def stop(self):
-        """Stop everything start() started: nginx first, redis last."""
-        for name in ['nginx', *self.app_ports, 'redis']:
+        """Stop everything start() started (even instances beyond today's
+        INSTANCES): nginx first, redis last."""
+        for name in self.recorded():
             self.signal(name)
 
     def status(self) -> List[Proc]:
         rows = []
-        for name in ['redis', *self.app_ports, 'nginx']:
+        order = self.recorded()
+        for name in [order[-1], *order[1:-1], order[0]]:
             running = self.is_running(name)
             health = '-'
             if running and name in self.app_ports:

@@ -15,7 +15,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
 
@@ -37,6 +37,7 @@ class Paths:
     access_log: str = 'off'
     temp_dir: str = '/tmp/nginx'
     mime_types: str = '/etc/nginx/mime.types'
+    user: Optional[str] = None  # nginx `user` directive; None: the build's default
 
 
 def parse_instance(text: str) -> Instance:
@@ -71,6 +72,42 @@ def _page_server(page_listen: Optional[str], page_root: Optional[str]) -> str:
     }}'''
 
 
+PAGE_CONF = """\
+# The demo page on its own, for a deployment that runs it as a separate
+# server (compose's page service). Rendered by nginx/render.py --page-only.
+{user}
+worker_processes 1;
+pid {pid};
+error_log {error_log} warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log {access_log};
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    server_tokens off;
+    include {mime};
+    default_type application/octet-stream;
+{server}
+}}
+"""
+
+
+def render_page(page_listen: str, page_root: str, paths: Paths = Paths()) -> str:
+    """A whole nginx.conf that serves only the demo page."""
+    return PAGE_CONF.format(
+        user=f'user {paths.user};' if paths.user else '', pid=paths.pid_file,
+        error_log=paths.error_log, access_log=paths.access_log,
+        temp=paths.temp_dir, mime=paths.mime_types,
+        server=_page_server(page_listen, page_root))
+
+
 def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
            paths: Paths = Paths(), page_listen: Optional[str] = None,
            page_root: Optional[str] = None) -> str:
@@ -89,6 +126,8 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
     values = {
         'RLIMIT_NOFILE': str(cluster.nginx_worker_connections + 1024),
         'WORKER_CONNECTIONS': str(cluster.nginx_worker_connections),
+        'USER': f'user {paths.user};' if paths.user else
+                '# user: the nginx build\'s default',
         'PID_FILE': paths.pid_file,
         'ERROR_LOG': paths.error_log,
         'ACCESS_LOG': paths.access_log,
@@ -117,8 +156,11 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--instance', action='append', required=True,
+    parser.add_argument('--instance', action='append', default=[],
                         help='NAME=HOST:PORT, once per instance')
+    parser.add_argument('--page-only', action='store_true',
+                        help='render a config that serves only the demo page '
+                             '(needs --page-listen and --page-root)')
     parser.add_argument('--listen', default=None,
                         help='nginx listen address (default: HTTP_PORT)')
     parser.add_argument('--out', required=True, help='file to write')
@@ -132,20 +174,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--page-root', default=None,
                         help='directory of the demo page')
     args = parser.parse_args(argv)
+    paths = Paths(args.pid, args.error_log, args.access_log, args.temp_dir,
+                  args.mime_types)
     try:
-        cluster = load_cluster()
-        instances: Tuple[Instance, ...] = tuple(
-            parse_instance(i) for i in args.instance)
-        text = render(instances, cluster, args.listen or str(cluster.http_port),
-                      Paths(args.pid, args.error_log, args.access_log,
-                            args.temp_dir, args.mime_types),
-                      args.page_listen, args.page_root)
+        if args.page_only:
+            if not args.page_listen or not args.page_root:
+                raise ConfigError('--page-only needs --page-listen and '
+                                  '--page-root.')
+            text = render_page(args.page_listen, args.page_root, paths)
+        else:
+            text = _render_balancer(args, paths)
     except ConfigError as exc:
         print(f'config error: {exc}', file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     return 0
+
+
+def _render_balancer(args, paths: Paths) -> str:
+    instances = tuple(parse_instance(i) for i in args.instance)
+    cluster = load_cluster()
+    return render(instances, cluster, args.listen or str(cluster.http_port),
+                  paths, args.page_listen, args.page_root)
 
 
 if __name__ == '__main__':

@@ -22,6 +22,13 @@ from native.cluster import LocalCluster
 ALLOWED_ORIGIN = 'http://localhost:8081'
 ALLOWED_ORIGINS = 'http://localhost:8081,http://127.0.0.1:8081'
 DENIED_ORIGIN = 'http://evil.example'
+TEST_SETTINGS = {
+    'CORS_ALLOWED_ORIGINS': ALLOWED_ORIGINS, 'CORS_CREDENTIALS': 'true',
+    'SOCKETIO_PATH': '/socket.io', 'PING_INTERVAL': '25', 'PING_TIMEOUT': '20',
+    'PROXY_TIMEOUT': '120', 'MAX_PAYLOAD_BYTES': '1000000',
+    'WORKER_CLASS': 'eventlet', 'LOG_LEVEL': 'info',
+    'SESSION_COOKIE': 'kit_session', 'NGINX_WORKER_CONNECTIONS': '20480',
+}
 
 
 def free_port() -> int:
@@ -47,9 +54,12 @@ def free_ports(count: int) -> List[int]:
 @contextlib.contextmanager
 def local_cluster(run_dir: Path, instances: int = 3,
                   env: Optional[Dict[str, str]] = None) -> Iterator[LocalCluster]:
-    """Start redis + N instances + nginx on free ports; always stop them."""
-    env = {'CORS_ALLOWED_ORIGINS': ALLOWED_ORIGINS, 'LOG_LEVEL': 'info',
-           **(env or {})}
+    """Start redis + N instances + nginx on free ports; always stop them.
+
+    Every kit setting is given explicitly, so a developer's .env (which the
+    Makefile exports) cannot make the instances and nginx disagree.
+    """
+    env = {**TEST_SETTINGS, **(env or {})}
     http_port, page_port, redis_port, *app_ports = free_ports(3 + instances)
     settings = {**env, 'INSTANCES': str(instances), 'HTTP_PORT': str(http_port),
                 'PAGE_PORT': str(page_port), 'REDIS_PORT': str(redis_port)}

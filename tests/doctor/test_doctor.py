@@ -47,8 +47,9 @@ def test_kit_has_no_fail(kit):
     assert not fails(checks)
     assert {r['status'] for r in checks.values()} == {'PASS'}, checks
     assert report['kit_instance'] in kit.app_ports
-    # The sticky check spread its sessions over the instances.
-    assert 'app1' in checks['sticky']['saw'] or 'app2' in checks['sticky']['saw']
+    # The sticky check spread its sessions over several instances.
+    seen = [name for name in kit.app_ports if name in checks['sticky']['saw']]
+    assert len(seen) >= 2, checks['sticky']['saw']
 
 
 def test_kit_names_an_origin_missing_from_the_allow_list(kit):
