@@ -7,7 +7,7 @@ browser page):
 - `leave` {room} acks {ok, room, instance};
 - `broadcast` {room, data} delivers `message` {room, data, from} to every
   member of the room on every instance, exactly once, and acks {ok, ...};
-- `whoami` acks {instance}.
+- `whoami` acks {instance, sid, transport}.
 Bad input gets an `{"ok": false, "error": ...}` ack, never an exception.
 """
 import logging

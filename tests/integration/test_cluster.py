@@ -329,6 +329,32 @@ def test_malformed_input_never_hurts_other_clients(cluster):
             assert resp.status == 200, (name, resp.body)
 
 
+def test_oversized_message_closes_only_that_client(cluster):
+    with clients(cluster.url, len(cluster.instances)) as cs:
+        s = WebSocketSession(cluster.url)
+        s.connect()
+        s.ws.settimeout(3)
+        closed = False
+        try:
+            s.ws.send('42["broadcast",{"room":"r","data":"' +
+                      'x' * 2_000_000 + '"}]')
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                opcode, _ = s.ws.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    closed = True
+                    break
+        except websocket.WebSocketTimeoutException:
+            closed = False  # still open and silent: not dropped
+        except (websocket.WebSocketException, OSError):
+            closed = True
+        finally:
+            s.close()
+        assert closed, 'the server kept a client that sent 2 MB'
+        for c in cs:
+            assert c.call('whoami')['instance'] == c.instance
+
+
 def test_bad_event_payloads_get_error_acks(cluster):
     client = Client(cluster.url).connect()
     try:
