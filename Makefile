@@ -34,6 +34,8 @@ PYTEST_ARGS ?=
 OFFLINE ?=
 KIT := compose/kit
 DOCTOR_ARGS ?=
+LOADTEST_ARGS ?=
+BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 
 export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON
@@ -130,7 +132,7 @@ test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
-	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration --target local $(PYTEST_ARGS)
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration tests/loadtest --target local $(PYTEST_ARGS)
 
 test-compose: install page-deps ## Cluster tests against the compose cluster (skipped, in one line, when no Docker engine answers)
 	@if ! docker info >/dev/null 2>&1; then \
@@ -139,7 +141,7 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 	status=0; \
 	INSTANCES=3 compose/up || status=$$?; \
 	if [ $$status = 0 ]; then \
-		$(PY) -m pytest -q tests/integration tests/compose --target compose \
+		$(PY) -m pytest -q tests/integration tests/compose tests/loadtest/test_scenarios.py --target compose \
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(KIT) logs --tail=40; fi; \
 	INSTANCES=3 $(KIT) down -v --remove-orphans; exit $$status
@@ -149,6 +151,15 @@ test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture
 
 test-browser: deps install page-deps browser-deps ## The demo page in headless Chromium (screenshots in artifacts/browser/)
 	PATH="$$PATH:/usr/sbin" BROWSER_REQUIRED=1 $(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
+
+##@ Load test
+
+.PHONY: loadtest bench
+loadtest: install ## One load-test scenario against the running cluster (SCENARIO=broadcast|reconnect|ramp CLIENTS= URL= LOADTEST_ARGS=)
+	$(PY) -m loadtest $(SCENARIO) --url $(URL) --origin $(ORIGIN) --clients $(CLIENTS) $(LOADTEST_ARGS)
+
+bench: install ## Standard sizes against the running cluster; writes BENCHMARKS.md and bench/results/ (BENCH_ARGS=--start-native: a private cluster)
+	PATH="$$PATH:/usr/sbin" $(PY) -m loadtest.bench --url $(URL) --origin $(ORIGIN) $(BENCH_ARGS)
 
 ##@ Doctor and demo page
 

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from typing import Callable, List, Optional
 
-from doctor.wire import (Response, Target, WebSocket, WireError,
+from doctor.wire import (Response, Target, WireError,
                          decode_payload, eio_query, open_packet, request,
                          websocket)
 
@@ -170,7 +170,7 @@ class Doctor:
                 # server went away, a reset) is a finding, not a crash.
                 self.add(Result(name, FAIL, f'request failed during the '
                                 f'check: {exc}', 'check that the server and '
-                                f'the balancer stay up; rerun the doctor',
+                                'the balancer stay up; rerun the doctor',
                                 'request-failed'))
         return self.results
 

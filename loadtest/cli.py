@@ -3,13 +3,12 @@
 `main(argv, controller=None)` is the Python entry point the tests use; a
 controller (anything with kill/stop/start(name)) replaces --kill-via.
 Exit status: 0 done, 1 the run failed, 2 transport mismatch (asked for one
-transport, got another), 3 the generator was saturated (result invalid).
+transport, got another), 3 the generator was saturated or lagging (invalid).
 """
 import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 from loadtest import control, environment, report
 from loadtest.client import TRANSPORTS
@@ -48,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument('--connect-concurrency', type=int, default=d.connect_concurrency,
                     help='connection attempts in flight per process')
     ap.add_argument('--connect-timeout', type=float, default=d.connect_timeout)
+    ap.add_argument('--reconnect-delay', type=float, default=d.reconnect_delay,
+                    help='reconnect: first retry delay (s), doubled per attempt, '
+                         'jittered 50-100%%')
+    ap.add_argument('--reconnect-delay-max', type=float, default=d.reconnect_delay_max)
     ap.add_argument('--kill-via', choices=('auto', 'native', 'docker', 'none'),
                     default=d.kill_via, help='how to reach instances (kill, '
                     'restore, RSS)')
@@ -66,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument('--max-cpu', type=float, default=d.max_cpu,
                     help='generator CPU (fraction of a core per process) above '
                          'which the result is invalid')
+    ap.add_argument('--max-lag-ms', type=float, default=d.max_lag_ms,
+                    help='generator event-loop lag (p99, ms) above which the '
+                         'result is invalid')
     ap.add_argument('--run-dir', default=None,
                     help='native cluster run directory (default .run/local)')
     ap.add_argument('--project', default=d.project, help='compose project name')
@@ -86,10 +92,12 @@ def config_from_args(args, argv) -> Config:
         rate=args.rate, duration=args.duration, drain=args.drain, room=args.room,
         procs=min(args.procs, args.clients), connect_rate=args.connect_rate,
         connect_concurrency=args.connect_concurrency,
-        connect_timeout=args.connect_timeout, kill_via=args.kill_via,
+        connect_timeout=args.connect_timeout,
+        reconnect_delay=args.reconnect_delay,
+        reconnect_delay_max=args.reconnect_delay_max, kill_via=args.kill_via,
         kill_mode=args.kill_mode, kill_after=args.kill_after, victim=args.victim,
         deadline=args.deadline, restore=args.restore, hold=args.hold,
-        max_cpu=args.max_cpu, run_dir=args.run_dir, project=args.project,
+        max_cpu=args.max_cpu, max_lag_ms=args.max_lag_ms, run_dir=args.run_dir, project=args.project,
         command=environment.command_line(argv), quiet=args.quiet)
 
 

@@ -250,10 +250,14 @@ class FixtureController(Controller):
 
 def native_controller(run_dir: Optional[Path] = None) -> Optional[NativeController]:
     """The native cluster of `make local` if any of its instances runs."""
-    from app.config import load_cluster
+    from app.config import ConfigError, load_cluster
     from native.cluster import LocalCluster
+    try:
+        settings = load_cluster()
+    except ConfigError:
+        return None
     lc = LocalCluster.from_settings(Path(run_dir or ROOT / '.run' / 'local'),
-                                    load_cluster())
+                                    settings)
     if any(lc.is_running(n) for n in lc.app_ports):
         return NativeController(lc)
     return None

@@ -1,7 +1,7 @@
 """Output of a run: the summary table, the JSON file and the PNG plots."""
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 REQUIRED_FIELDS = ('scenario', 'command', 'machine', 'versions', 'cluster',
                    'transport', 'generator_cpu', 'valid', 'problems', 'connect')
@@ -74,10 +74,19 @@ def summary_rows(result: dict) -> List[tuple]:
     for label, cpus in result.get('generator_cpu', {}).items():
         rows.append((f'generator CPU ({label})',
                      ' '.join(f'{c:.0%}' for c in cpus) + ' of a core per process'))
+    for label, lags in result.get('generator_loop_lag_ms', {}).items():
+        rows.append((f'generator loop lag ms p99 ({label})',
+                     ' '.join(_fmt(x['p99']) for x in lags)))
     cc = result.get('cluster_cpu')
     if cc:
         rows.append((f"cluster CPU ({cc['window']})", ' '.join(
             f'{n} {v:.0%}' for n, v in cc['fraction_of_a_core'].items())))
+    mc = result.get('machine_cpu')
+    if mc:
+        rows.append((f"machine CPU ({mc['window']})",
+                     f"{mc['busy_fraction']:.0%} busy (user {mc.get('user', 0):.0%}, "
+                     f"system {mc.get('system', 0):.0%}, softirq {mc.get('softirq', 0):.0%}, "
+                     f"steal {mc.get('steal', 0):.0%})"))
     for p in result.get('problems', []):
         rows.append(('PROBLEM', p))
     for w in result.get('warnings', []):
@@ -151,7 +160,7 @@ def plot(result: dict, stem: Path) -> List[Path]:
 
 def _title(result, what):
     c = result['config']
-    return (f"{what}: {c['clients']} clients, {c['rate']:g} msg/s, "
+    return (f"{what}: {c['clients']} clients, {c['rate']:g} broadcasts/s, "
             f"{result['transport']['asked']}")
 
 

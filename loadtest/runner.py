@@ -47,6 +47,7 @@ class Config:
     probe_clients: int = 12
     hold: float = 5.0
     max_cpu: float = 0.85
+    max_lag_ms: float = 50.0
     run_dir: Optional[str] = None
     project: str = 'socketio-kit'
     command: str = ''
@@ -296,6 +297,19 @@ class Runner:
                 f'numbers measure the generator, not the cluster. Use more '
                 f'--procs or fewer clients.')
 
+    def check_lag(self, label: str, lags: List[Histogram]):
+        """Event-loop lag of the generators: a loop that runs its callbacks
+        late adds that delay to every latency it measures, whatever its CPU."""
+        summaries = [h.summary() for h in lags]
+        self.result.setdefault('generator_loop_lag_ms', {})[label] = summaries
+        worst = max((s['p99'] or 0) for s in summaries) if summaries else 0
+        if worst > self.cfg.max_lag_ms:
+            self.problems.append(
+                f'GENERATOR LAGGING during {label}: its event loop ran callbacks '
+                f'{worst:.0f} ms late (p99; limit {self.cfg.max_lag_ms:g} ms), so '
+                f'measured latencies include the generator\'s own delay. Use more '
+                f'--procs or fewer clients.')
+
     def _start_time(self) -> float:
         return time.time() + 1.0
 
@@ -326,6 +340,7 @@ class Runner:
         for r in ran:
             senders.update(r['senders'])
         self.check_cpu('send window', [r['send_cpu'] for r in ran])
+        self.check_lag('send window', [Histogram.from_dict(r['send_lag']) for r in ran])
         tallies = pool.ask('tally', [{'senders': senders,
                                       'include_clients': cfg.scenario == 'reconnect'}]
                            * cfg.procs, 300)
@@ -500,14 +515,25 @@ class Runner:
     def _cluster_cpu(self, before=None, since=None, label=''):
         """Snapshot the cluster's CPU times; with `before`, record the use per
         process as a fraction of one core over the window."""
-        now = (time.time(), self.controller.cpu_seconds())
-        if before is not None and before[1]:
+        now = (time.time(), self.controller.cpu_seconds(), _machine_cpu())
+        if before is not None:
             wall = now[0] - before[0]
             self.result['cluster_cpu'] = {
                 'window': label, 'seconds': round(wall, 2),
                 'fraction_of_a_core': {
                     n: round((now[1][n] - before[1][n]) / wall, 3)
                     for n in now[1] if n in before[1]}}
+            if before[2] and now[2]:
+                # The whole machine, every process and the kernel: on a shared
+                # 2-core box this says whether anything was left idle.
+                delta = {k: now[2][k] - before[2][k] for k in now[2]}
+                total = sum(delta.values()) or 1.0
+                self.result['machine_cpu'] = {
+                    'window': label,
+                    'busy_fraction': round(1 - (delta.get('idle', 0) +
+                                                delta.get('iowait', 0)) / total, 3),
+                    **{k: round(v / total, 3) for k, v in delta.items()
+                       if k in ('user', 'system', 'softirq', 'steal', 'idle')}}
         return now
 
     def _pick_victim(self, landed: Dict[str, int], sender_instances) -> str:
@@ -522,6 +548,14 @@ class Runner:
         got = self.result['transport']['got']
         return (f'clients per instance: {landed}; transport asked '
                 f'{self.cfg.transport}, got {got}')
+
+
+def _machine_cpu() -> Optional[dict]:
+    try:
+        import psutil
+        return psutil.cpu_times()._asdict()
+    except Exception:  # psutil missing: the field is left out
+        return None
 
 
 def _mib(value):

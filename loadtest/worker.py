@@ -82,6 +82,7 @@ class Worker(Handler):
         self.timeline: List[list] = []
         self.reconnect_failures: Dict[str, int] = {}
         self.cpu_peak = 0.0
+        self.loop_lag = Histogram()
         self.tasks = set()
         self.run_started: Optional[float] = None
 
@@ -147,7 +148,12 @@ class Worker(Handler):
         meter = CpuMeter()
         t0 = time.monotonic()
         for _ in range(int(86400 / SAMPLE_EVERY)):  # bounded: one day
+            before = time.monotonic()
             await asyncio.sleep(SAMPLE_EVERY)
+            # Oversleep = how late this event loop runs its callbacks; every
+            # latency measured here includes it.
+            if self.run_started is not None:
+                self.loop_lag.add(max(0.0, time.monotonic() - before - SAMPLE_EVERY))
             self.timeline.append([round(time.time(), 2),
                                   dict(self.connected_per_instance)])
             pr, b = self.progress, self.base
@@ -313,6 +319,7 @@ class Worker(Handler):
         self.received = self.duplicates = self.out_of_order = 0
         self.same, self.cross = Histogram(), Histogram()
         self.first_recv = self.last_recv = None
+        self.loop_lag = Histogram()
         for c in self.clients:
             c.start_instance = c.instance if c.connected else None
         t_end = t0 + duration
@@ -334,13 +341,14 @@ class Worker(Handler):
         # millisecond of CPU into a false "saturated".
         await asyncio.sleep(max(0.0, t_end - time.time()))
         send_cpu = cpu.fraction()
+        send_lag = self.loop_lag.to_dict()
         await asyncio.sleep(max(0.0, t_end + drain - time.time()))
         return {'senders': {s.id: {'sent': s.sent, 'unacked': sorted(s.unacked),
                                    'skipped': s.skipped, 'refused': s.refused,
                                    'late': s.late, 'ack': s.ack.to_dict(),
                                    'instance': s.client.instance}
                             for s in self.senders},
-                'cpu': cpu.fraction(), 'send_cpu': send_cpu,
+                'cpu': cpu.fraction(), 'send_cpu': send_cpu, 'send_lag': send_lag,
                 'cpu_peak': self.cpu_peak}
 
     async def cmd_tally(self, senders: dict, include_clients: bool):

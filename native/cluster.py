@@ -19,10 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from app.config import Cluster, child_env, load_settings
+from app.config import Cluster, child_env, load_cluster, load_settings
 from nginx.render import Instance, Paths, render
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> List[int]:
+    """Distinct free loopback ports (held open together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(('127.0.0.1', 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class ClusterError(RuntimeError):
@@ -79,6 +93,24 @@ class LocalCluster:
     redis_bin: str = 'redis-server'
 
     @classmethod
+    def on_free_ports(cls, run_dir: Path, instances: int,
+                      env: Dict[str, str]) -> 'LocalCluster':
+        """A cluster of its own on free loopback ports (tests, benchmarks).
+
+        HTTP_PORT, PAGE_PORT or REDIS_PORT given in env are kept; every other
+        port is picked free. env also goes to the instances.
+        """
+        ports = iter(free_ports(3 + instances))
+        settings = dict(env, INSTANCES=str(instances))
+        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT'):
+            port = next(ports)
+            settings.setdefault(name, str(port))
+        cluster = load_cluster(settings)
+        app_ports = dict(zip(cluster.instance_names, ports))
+        return cls(Path(run_dir), cluster, app_ports, env=settings,
+                   python=sys.executable)
+
+    @classmethod
     def from_settings(cls, run_dir: Path, cluster: Cluster, **kwargs):
         ports = {name: cluster.app_base_port + i
                  for i, name in enumerate(cluster.instance_names)}
@@ -128,20 +160,38 @@ class LocalCluster:
         return pid is not None and _start_time(pid) == started
 
     def signal(self, name: str, sig: int = signal.SIGTERM, wait: float = 15.0):
-        """Send sig to one process we started and wait until it has gone."""
+        """Send sig to one process we started and wait until it has gone.
+
+        Each process leads its own process group (start_new_session), so
+        SIGKILL goes to the whole group, like `docker kill`: killing only a
+        gunicorn master would leave its worker serving the clients. SIGTERM
+        goes to the leader alone, which stops its children gracefully; any
+        child still left after that is killed with the group.
+        """
         pid = self.pid(name)
         if pid is None or not self.is_running(name):
             self._pidfile(name).unlink(missing_ok=True)
             return
-        os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            self._kill_group(pid)
+        else:
+            os.kill(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and self.is_running(name):
             time.sleep(0.05)
         if self.is_running(name):
-            os.kill(pid, signal.SIGKILL)
+            self._kill_group(pid)
             while self.is_running(name):
                 time.sleep(0.05)
+        self._kill_group(pid)  # leftovers of a leader that already exited
         self._pidfile(name).unlink(missing_ok=True)
+
+    @staticmethod
+    def _kill_group(pgid: int):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def instance_env(self, name: str) -> Dict[str, str]:
         return child_env({

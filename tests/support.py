@@ -8,16 +8,13 @@ import dataclasses
 import http.client
 import json
 import queue
-import socket
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import socketio
 
-from app.config import load_cluster
-from native.cluster import LocalCluster
+from native.cluster import LocalCluster, free_ports
 
 ALLOWED_ORIGIN = 'http://localhost:8081'
 ALLOWED_ORIGINS = 'http://localhost:8081,http://127.0.0.1:8081'
@@ -32,23 +29,7 @@ TEST_SETTINGS = {
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int) -> List[int]:
-    """Distinct free ports (held open together so none repeats)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(('127.0.0.1', 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return free_ports(1)[0]
 
 
 @contextlib.contextmanager
@@ -59,14 +40,8 @@ def local_cluster(run_dir: Path, instances: int = 3,
     Every kit setting is given explicitly, so a developer's .env (which the
     Makefile exports) cannot make the instances and nginx disagree.
     """
-    env = {**TEST_SETTINGS, **(env or {})}
-    http_port, page_port, redis_port, *app_ports = free_ports(3 + instances)
-    settings = {**env, 'INSTANCES': str(instances), 'HTTP_PORT': str(http_port),
-                'PAGE_PORT': str(page_port), 'REDIS_PORT': str(redis_port)}
-    cluster = load_cluster(settings)
-    names = cluster.instance_names
-    lc = LocalCluster(Path(run_dir), cluster, dict(zip(names, app_ports)),
-                      env=env, python=sys.executable)
+    lc = LocalCluster.on_free_ports(Path(run_dir), instances,
+                                    {**TEST_SETTINGS, **(env or {})})
     try:
         lc.start()
         yield lc

@@ -15,16 +15,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from app.config import load_cluster
 from native.cluster import LocalCluster
-from tests.support import Client, free_ports
+from tests.support import TEST_SETTINGS, Client, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / 'page'
@@ -58,19 +56,13 @@ def browser_available():
 def page_cluster(run_dir: Path, instances: int = 3):
     """A native cluster whose nginx also serves page/ on its own port; only
     http://localhost:PAGE_PORT is an allowed origin."""
-    http_port, page_port, redis_port, *app_ports = free_ports(3 + instances)
-    env = {'CORS_ALLOWED_ORIGINS': f'http://localhost:{page_port}',
-           'LOG_LEVEL': 'info', 'PAGE_ROOT': str(PAGE)}
-    cluster = load_cluster({**env, 'INSTANCES': str(instances),
-                            'HTTP_PORT': str(http_port),
-                            'PAGE_PORT': str(page_port),
-                            'REDIS_PORT': str(redis_port)})
-    lc = LocalCluster(run_dir, cluster,
-                      dict(zip(cluster.instance_names, app_ports)), env=env,
-                      python=sys.executable)
+    page_port = free_ports(1)[0]
+    lc = LocalCluster.on_free_ports(run_dir, instances, {
+        **TEST_SETTINGS, 'PAGE_PORT': str(page_port), 'PAGE_ROOT': str(PAGE),
+        'CORS_ALLOWED_ORIGINS': f'http://localhost:{page_port}'})
     try:
         lc.start()
-        yield lc, http_port, page_port
+        yield lc, lc.cluster.http_port, page_port
     finally:
         lc.stop()
 

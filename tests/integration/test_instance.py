@@ -1,5 +1,4 @@
 """One instance started with the real start command, no balancer."""
-import json
 import subprocess
 import sys
 import time
