@@ -75,27 +75,48 @@ def test_doctor_finds_no_fault_on_the_compose_cluster(compose):
     assert {r['status'] for r in checks.values()} == {'PASS'}, checks
 
 
+def _settled(cs, timeout=10.0):
+    """Wait until every client is connected and has stayed so for 0.5 s."""
+    deadline = time.monotonic() + timeout
+    stable_since = None
+    while time.monotonic() < deadline:
+        if all(c.sio.connected and '/' in c.sio.namespaces for c in cs):
+            stable_since = stable_since or time.monotonic()
+            if time.monotonic() - stable_since >= 0.5:
+                return
+        else:
+            stable_since = None
+        time.sleep(0.05)
+    raise AssertionError('clients did not settle after the kill')
+
+
 def test_killed_container_clients_reconnect_and_make_up_restores_it(compose):
     victim = compose.instances[1]
-    with clients(compose.url, 3 * len(compose.instances), reconnection=True) as cs:
-        on_victim = [c for c in cs if c.instance == victim]
-        assert on_victim
-        killed_at = time.monotonic()
-        compose.kill(victim)
-        back = []
-        for c in on_victim:
-            welcome = c.welcomes.get(
-                timeout=max(0.1, 10 - (time.monotonic() - killed_at)))
-            assert welcome['instance'] != victim
-            back.append(welcome['received_at'] - killed_at)
-        print(f'{len(on_victim)} clients of killed {victim} reconnected after '
-              f'{min(back):.2f}-{max(back):.2f}s')
-        _broadcast_round(cs, f'room-{uuid.uuid4().hex[:6]}', count=3)
-    compose.container(victim).reload()
-    assert compose.container(victim).status != 'running'
-    # `make up` brings the killed instance back.
-    subprocess.run(['make', '--no-print-directory', 'up', 'MODE=compose'],
-                   cwd=ROOT, check=True, timeout=600)
+    try:
+        with clients(compose.url, 3 * len(compose.instances),
+                     reconnection=True) as cs:
+            on_victim = [c for c in cs if c.instance == victim]
+            assert on_victim
+            killed_at = time.monotonic()
+            compose.kill(victim)
+            back = []
+            for c in on_victim:
+                welcome = c.welcomes.get(
+                    timeout=max(0.1, 10 - (time.monotonic() - killed_at)))
+                assert welcome['instance'] != victim
+                back.append(welcome['received_at'] - killed_at)
+            print(f'{len(on_victim)} clients of killed {victim} reconnected '
+                  f'after {min(back):.2f}-{max(back):.2f}s')
+            _settled(cs)
+            _broadcast_round(cs, f'room-{uuid.uuid4().hex[:6]}', count=3)
+        compose.container(victim).reload()
+        assert compose.container(victim).status != 'running'
+    finally:
+        # `make up` brings the killed instance back (and keeps later tests
+        # whole even when an assertion above failed).
+        subprocess.run(['make', '--no-print-directory', 'up', 'MODE=compose'],
+                       cwd=ROOT, check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
     assert compose.container(victim).status == 'running'
     with clients(compose.url, 3 * len(compose.instances)) as fresh:
         assert victim in {c.instance for c in fresh}
