@@ -4,8 +4,6 @@ Every cluster a test starts runs on its own free loopback ports in its own
 directory, and is stopped by PID when the test ends, pass or fail.
 """
 import contextlib
-import dataclasses
-import http.client
 import json
 import queue
 import time
@@ -14,6 +12,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import socketio
 
+from doctor.wire import Response, Target, request
 from native.cluster import LocalCluster, free_ports
 
 ALLOWED_ORIGIN = 'http://localhost:8081'
@@ -50,28 +49,12 @@ def local_cluster(run_dir: Path, instances: int = 3,
 
 
 # -- raw HTTP ------------------------------------------------------------------
-@dataclasses.dataclass
-class Response:
-    status: int
-    headers: List[Tuple[str, str]]
-    body: bytes
-
-    def header_values(self, name: str) -> List[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-
 def http_request(url: str, method: str = 'GET', path: str = '/',
                  headers: Optional[Dict[str, str]] = None, body: bytes = None,
                  timeout: float = 5.0) -> Response:
-    """One request; keeps duplicate response headers (unlike requests)."""
-    host, port = url.split('://', 1)[1].split(':')
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return Response(resp.status, resp.getheaders(), resp.read())
-    finally:
-        conn.close()
+    """One request, keeping duplicate response headers (unlike requests); the
+    doctor's own raw HTTP client."""
+    return request(Target.parse(url), method, path, headers, body, timeout)
 
 
 def eio_handshake(url: str, path: str = '/socket.io', origin: str = ALLOWED_ORIGIN
