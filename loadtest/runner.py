@@ -15,6 +15,9 @@ from loadtest.progress import Progress
 from loadtest.stats import Histogram, percentiles
 from loadtest.worker import PROGRESS_SLOTS, worker_main
 
+# Wait between a restored instance being healthy and probing it (see restore).
+RESTORE_SETTLE_SECONDS = 1.5
+
 SCENARIOS = ('broadcast', 'reconnect', 'ramp')
 
 
@@ -474,9 +477,13 @@ class Runner:
             self.warnings.append(f'could not restore {victim}: {first}')
             return
         took = time.time() - started
+        # nginx skips a server for fail_timeout (1 s) after a failed
+        # connection; probe once that window has passed.
+        time.sleep(RESTORE_SETTLE_SECONDS)
         probe = pool.ask_one(0, 'probe', {'clients': self.cfg.probe_clients}, 120)
         self.result['restore'] = {
             'instance': victim, 'start_seconds': round(took, 2),
+            'probe_after_seconds': RESTORE_SETTLE_SECONDS,
             'probe_clients': self.cfg.probe_clients, 'probe_landed': probe['landed'],
             'probe_errors': probe['errors'],
             'new_clients_reach_restored': probe['landed'].get(victim, 0) > 0}

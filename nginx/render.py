@@ -138,7 +138,7 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         'HEALTH_MAP': '\n'.join(f'        /_instance/{i.name}/healthz '
                                 f'socketio_{i.name};' for i in instances),
         'ALL_SERVERS': '\n'.join(f'        server {i.address} max_fails=1 '
-                                 f'fail_timeout=5s;' for i in instances),
+                                 f'fail_timeout=1s;' for i in instances),
         'INSTANCE_UPSTREAMS': upstreams,
         'LISTEN': listen,
         'PING_WINDOW': str(cluster.ping_interval + cluster.ping_timeout),
