@@ -23,7 +23,7 @@ BODY_LIMIT = 64 * 1024
 RECORD_SEPARATOR = '\x1e'  # between Engine.IO v4 packets in a polling payload
 
 
-class WireError(Exception):
+class WireError(OSError):
     """The request could not be made (refused, timed out, TLS error...)."""
 
 
