@@ -122,6 +122,10 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         ping_interval=settings.ping_interval,
         ping_timeout=settings.ping_timeout,
         max_http_buffer_size=settings.max_payload_bytes,
+        # Handle each client's events in order, as Socket.IO's own server
+        # does: with a greenlet per event, two broadcasts from one client
+        # could reach the room in the wrong order. The handlers are short.
+        async_handlers=False,
         logger=False,
         engineio_logger=False,
     )
