@@ -323,6 +323,9 @@ class Runner:
         if n_senders == 0 and cfg.rate > 0:
             raise RunError('no sender connected')
         rate_per_sender = cfg.rate / n_senders if n_senders else 0
+        # Before t0: reading the cluster's CPU can take seconds (docker stats),
+        # and the kill is scheduled from t0, so it must not eat into the run.
+        cpu0 = self._cluster_cpu()
         t0 = self._start_time()
         args, first = [], 0
         for r in replies:
@@ -334,7 +337,6 @@ class Runner:
                                               'seconds', clock=True)
         if extra:
             extra(t0, pool)
-        cpu0 = self._cluster_cpu()
         ran = pool.ask('run', args, cfg.duration + cfg.drain + cfg.ack_timeout + 120, bar)
         if bar:
             bar.done(pool.progress)
