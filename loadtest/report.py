@@ -126,13 +126,7 @@ def plot(result: dict, stem: Path) -> List[Path]:
         ax.set_ylabel('fraction of deliveries')
         ax.axhline(0.99, color='grey', lw=0.5, ls=':')
         ax.set_title(_title(result, 'broadcast latency CDF'))
-        ax.legend()
-        ax.grid(alpha=0.3)
-        path = stem.with_name(stem.name + '-latency-cdf.png')
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        out.append(path)
+        out.append(_save(plt, fig, ax, stem, '-latency-cdf.png'))
     tl = result.get('timeline')
     if tl and tl.get('t') and result['scenario'] == 'reconnect':
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -148,14 +142,19 @@ def plot(result: dict, stem: Path) -> List[Path]:
         ax.set_xlabel('seconds since the broadcast started')
         ax.set_ylabel('connected clients')
         ax.set_title(_title(result, 'connected clients per instance'))
-        ax.legend()
-        ax.grid(alpha=0.3)
-        path = stem.with_name(stem.name + '-timeline.png')
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        out.append(path)
+        out.append(_save(plt, fig, ax, stem, '-timeline.png'))
     return out
+
+
+def _save(plt, fig, ax, stem, suffix):
+    """Legend, grid, write the PNG next to the JSON result, free the figure."""
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path = stem.with_name(stem.name + suffix)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _title(result, what):
