@@ -37,6 +37,8 @@ DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
 BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
+# Shell test: a Docker engine answers and this project has containers.
+COMPOSE_RUNNING = docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]
 
 export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON
 export COMPOSE_PROJECT_NAME := $(COMPOSE_PROJECT)
@@ -84,13 +86,11 @@ up: install page-deps ## Start the cluster: compose if a Docker engine answers, 
 	if [ $$mode = compose ]; then compose/up; else $(MAKE) --no-print-directory local; fi
 
 down: install ## Stop whichever cluster runs (compose: containers, networks and volumes)
-	@if docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]; then \
-		$(KIT) down -v --remove-orphans; fi
+	@if $(COMPOSE_RUNNING); then $(KIT) down -v --remove-orphans; fi
 	@$(PY) -m native down
 
 ps: install ## Show the compose services (or the native processes) and their health
-	@if docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]; then \
-		$(KIT) ps; else PATH="$$PATH:/usr/sbin" $(PY) -m native ps; fi
+	@if $(COMPOSE_RUNNING); then $(KIT) ps; else PATH="$$PATH:/usr/sbin" $(PY) -m native ps; fi
 
 logs: ## Follow the compose logs (SERVICE=app2 for one service)
 	$(KIT) logs -f --tail=200 $(SERVICE)

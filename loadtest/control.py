@@ -82,25 +82,9 @@ class NativeController(Controller):
         return list(self.lc.app_ports)
 
     def kill(self, name):
-        # SIGKILL to the gunicorn master alone leaves its worker running as an
-        # orphan that keeps the port and the clients (gunicorn notices a dead
-        # master only when it exits), so this kills the whole tree, the way
-        # `docker kill` ends every process of a container.
-        pid = self.lc.pid(name) if self.lc.is_running(name) else None
-        children = []
-        if pid is not None and psutil is not None:
-            try:
-                children = psutil.Process(pid).children(recursive=True)
-            except psutil.Error:
-                pass
-        for child in children:
-            try:
-                child.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
+        # LocalCluster sends SIGKILL to the instance's whole process group,
+        # the way `docker kill` ends every process of a container.
         self.lc.signal(name, signal.SIGKILL)
-        if children:
-            psutil.wait_procs(children, timeout=10)
 
     def stop(self, name):
         self.lc.signal(name, signal.SIGTERM)
@@ -214,8 +198,7 @@ class FixtureController(Controller):
     def __init__(self, target):
         self.target = target
         self.kind = getattr(target, 'kind', 'fixture')
-        # A native target: kill the instance's whole process tree (see
-        # NativeController.kill), not only the PID its kill() signals.
+        # A native target: its LocalCluster also gives process CPU and RSS.
         lc = getattr(target, 'lc', None)
         self.native = NativeController(lc) if lc is not None else None
 
@@ -223,10 +206,7 @@ class FixtureController(Controller):
         return list(getattr(self.target, 'instances', []))
 
     def kill(self, name):
-        if self.native is not None:
-            self.native.kill(name)
-        else:
-            self.target.kill(name)
+        self.target.kill(name)
 
     def stop(self, name):
         self.target.stop(name)

@@ -310,7 +310,8 @@ class LocalCluster:
     def start(self):
         """Start redis, every instance and nginx; return once all are healthy."""
         self.check_binaries()
-        running = [n for n in self.recorded() if self.is_running(n)]
+        running = [n for n in ['redis', *self.recorded_instances(), 'nginx']
+                   if self.is_running(n)]
         if running:
             raise ClusterError(f'the native cluster is already running '
                                f'({", ".join(running)}); see make local-ps, or '
@@ -332,25 +333,22 @@ class LocalCluster:
             self.stop()
             raise
 
-    def recorded(self) -> List[str]:
-        """Names with a PID file, whatever INSTANCES is now: nginx first,
-        then the instances, redis last (the order to stop them in)."""
+    def recorded_instances(self) -> List[str]:
+        """Instances with a PID file or in today's INSTANCES, in order:
+        also those a larger INSTANCES started earlier."""
         names = {p.stem for p in (self.run_dir / 'pids').glob('*.pid')}
-        names |= set(self.app_ports)
-        apps = sorted(names - {'nginx', 'redis'},
-                      key=lambda n: (len(n), n))
-        return ['nginx', *apps, 'redis']
+        names = (names | set(self.app_ports)) - {'nginx', 'redis'}
+        return sorted(names, key=lambda n: (len(n), n))
 
     def stop(self):
         """Stop everything start() started (even instances beyond today's
         INSTANCES): nginx first, redis last."""
-        for name in self.recorded():
+        for name in ['nginx', *self.recorded_instances(), 'redis']:
             self.signal(name)
 
     def status(self) -> List[Proc]:
         rows = []
-        order = self.recorded()
-        for name in [order[-1], *order[1:-1], order[0]]:
+        for name in ['redis', *self.recorded_instances(), 'nginx']:
             running = self.is_running(name)
             health = '-'
             if running and name in self.app_ports:

@@ -99,10 +99,15 @@ http {{
 """
 
 
+def _user_directive(paths: Paths) -> str:
+    return (f'user {paths.user};' if paths.user else
+            "# user: the nginx build's default")
+
+
 def render_page(page_listen: str, page_root: str, paths: Paths = Paths()) -> str:
     """A whole nginx.conf that serves only the demo page."""
     return PAGE_CONF.format(
-        user=f'user {paths.user};' if paths.user else '', pid=paths.pid_file,
+        user=_user_directive(paths), pid=paths.pid_file,
         error_log=paths.error_log, access_log=paths.access_log,
         temp=paths.temp_dir, mime=paths.mime_types,
         server=_page_server(page_listen, page_root))
@@ -126,8 +131,7 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
     values = {
         'RLIMIT_NOFILE': str(cluster.nginx_worker_connections + 1024),
         'WORKER_CONNECTIONS': str(cluster.nginx_worker_connections),
-        'USER': f'user {paths.user};' if paths.user else
-                '# user: the nginx build\'s default',
+        'USER': _user_directive(paths),
         'PID_FILE': paths.pid_file,
         'ERROR_LOG': paths.error_log,
         'ACCESS_LOG': paths.access_log,

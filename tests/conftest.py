@@ -8,7 +8,6 @@ tests run against; the same tests run on both.
   SDK.
 """
 import signal
-import time
 from typing import List
 
 import pytest
@@ -49,20 +48,19 @@ class LocalTarget:
 
 
 class ComposeTarget:
+    """The compose cluster; instances are killed, stopped and started by the
+    load test's DockerController (the Docker SDK, never the docker CLI)."""
     kind = 'compose'
     worker_class = 'eventlet'
 
     def __init__(self, url, project):
         import docker
+        from loadtest.control import DockerController
         self.client = docker.from_env()
         self.url = url
         self.project = project
-        services = sorted(
-            {c.labels['com.docker.compose.service']
-             for c in self._containers() if c.labels.get(
-                 'com.docker.compose.service', '').startswith('app')},
-            key=lambda s: int(s[3:]) if s[3:].isdigit() else 0)
-        self.instances: List[str] = services
+        self.docker = DockerController(self.client, project, url)
+        self.instances: List[str] = self.docker.instances()
 
     def _containers(self, service=None):
         labels = [f'com.docker.compose.project={self.project}']
@@ -77,22 +75,13 @@ class ComposeTarget:
         return found[0]
 
     def kill(self, name):
-        self.container(name).kill()
+        self.docker.kill(name)
 
     def stop(self, name):
-        self.container(name).stop(timeout=15)
+        self.docker.stop(name)
 
-    def start(self, name, wait=60.0):
-        container = self.container(name)
-        container.start()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            container.reload()
-            health = container.attrs['State'].get('Health', {}).get('Status')
-            if health == 'healthy':
-                return
-            time.sleep(0.5)
-        raise AssertionError(f'{name} not healthy after {wait}s')
+    def start(self, name):
+        self.docker.start(name)
 
     def log(self, name) -> str:
         return self.container(name).logs().decode(errors='replace')
