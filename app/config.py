@@ -26,6 +26,7 @@ ORIGIN_RE = re.compile(
     r'(?::(?P<port>[0-9]{1,5}))?$')
 PATH_RE = re.compile(r'^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$')
 WORKER_CLASSES = ('eventlet', 'gevent')
+ON_OFF = ('off', 'on')
 LOG_LEVELS = ('debug', 'info', 'warning', 'error')
 TRUE = ('1', 'true', 'yes', 'on')
 FALSE = ('0', 'false', 'no', 'off')
@@ -46,6 +47,9 @@ class Settings:
     log_level: str
     bind: str
     session_cookie: str
+    ws_compression: bool
+    ws_compression_threshold: int
+    max_client_buffer_bytes: int
 
     @property
     def cors_wildcard(self) -> bool:
@@ -193,6 +197,16 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if not re.match(r'^[A-Za-z0-9_-]{1,64}$', cookie):
         raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; '
                           f'use letters, digits, "-" or "_".')
+    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000,
+                       ' bytes')
+    max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024,
+                      65536, 1_000_000_000, ' bytes')
+    if max_buffer < max_payload:
+        raise ConfigError(
+            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is smaller than '
+            f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
+            f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
+            f'least {max_payload}.')
     return Settings(
         instance_name=name,
         redis_url=redis_url,
@@ -201,12 +215,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         socketio_path=parse_path(env),
         ping_interval=interval,
         ping_timeout=timeout,
-        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024,
-                               100_000_000, ' bytes'),
+        max_payload_bytes=max_payload,
         worker_class=_choice(env, 'WORKER_CLASS', 'eventlet', WORKER_CLASSES),
         log_level=_choice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
         bind=bind,
         session_cookie=cookie,
+        # Off, as in Node's socket.io: per-client deflate costs the server
+        # 4-5x its broadcast throughput (BENCHMARKS.md).
+        ws_compression=_choice(env, 'WS_COMPRESSION', 'off', ON_OFF) == 'on',
+        # Node's default threshold: smaller frames gain nothing from deflate.
+        ws_compression_threshold=_int(env, 'WS_COMPRESSION_THRESHOLD', 1024,
+                                      0, 100_000_000, ' bytes'),
+        max_client_buffer_bytes=max_buffer,
     )
 
 

@@ -11,42 +11,29 @@ browser page):
 Bad input gets an `{"ok": false, "error": ...}` ack, never an exception.
 """
 import logging
-import secrets
 from http.cookies import SimpleCookie
 
-import engineio
 import socketio
 
 from app.config import Settings
+from app.connection import Flusher
+from app.engine import DataPlane, KitEngineServer
+from app.greenio import Green
 
 MAX_ROOM_LENGTH = 128
 
 log = logging.getLogger('app')
 
 
-class StickyEngineIOServer(engineio.Server):
-    """Engine.IO server whose session ids start with the instance name.
-
-    nginx reads the prefix of the `sid` query argument and sends every request
-    of a session to the instance that created it (see nginx/nginx.conf.template).
-    """
-
-    instance_name = 'app'
-
-    def generate_id(self):
-        return f'{self.instance_name}.{secrets.token_urlsafe(15)}'
-
-
 class InstanceServer(socketio.Server):
-    """python-socketio Server that uses the instance-prefixed session ids."""
+    """python-socketio Server on the kit's Engine.IO server (app/engine.py)."""
 
-    def __init__(self, instance_name, **kwargs):
-        self._sticky_class = type('StickyEngineIOServer', (StickyEngineIOServer,),
-                                  {'instance_name': instance_name})
+    def __init__(self, instance_name: str, plane: DataPlane, **kwargs):
         super().__init__(**kwargs)
+        self.eio.use(instance_name, plane)
 
     def _engineio_server_class(self):
-        return self._sticky_class
+        return KitEngineServer
 
 
 class OriginPolicy:
@@ -113,8 +100,17 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         cors = '*'
     else:
         cors = OriginPolicy(settings)
+    green = Green(settings.worker_class)
+    plane = DataPlane(
+        green=green, flusher=Flusher(green),
+        compression=settings.ws_compression,
+        compression_threshold=settings.ws_compression_threshold,
+        max_message=settings.max_payload_bytes,
+        max_client_buffer=settings.max_client_buffer_bytes)
+    if client_manager is not None:
+        client_manager.compression_threshold = plane.compression_threshold
     sio = InstanceServer(
-        settings.instance_name,
+        settings.instance_name, plane,
         async_mode=settings.worker_class,
         client_manager=client_manager,
         cors_allowed_origins=cors,

@@ -16,6 +16,8 @@ import redis
 import socketio
 
 from app.config import ConfigError, Settings, load_settings
+from app.engine import HANDLED
+from app.fanout import KitRedisManager
 from app.server import create_server, drop_sessions
 
 
@@ -116,13 +118,18 @@ class InstanceApp:
                          {'error': 'instance is stopping',
                           'instance': self.routes.settings.instance_name},
                          [('Retry-After', '1')])
-        return self.wsgi(environ, start_response)
+        result = self.wsgi(environ, start_response)
+        if result is HANDLED:
+            # A WebSocket connection that is over: its socket was the
+            # WebSocket's, so gunicorn must close it without a response.
+            raise StopIteration
+        return result
 
 
 def create_app(settings: Settings) -> InstanceApp:
     """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
     configure_logging(settings)
-    manager = socketio.RedisManager(settings.redis_url)
+    manager = KitRedisManager(settings.redis_url)
     sio = create_server(settings, client_manager=manager)
     # Subscribe to Redis now rather than on the first connection, so that a
     # broadcast published just after a client's first connect is not missed.

@@ -1,0 +1,204 @@
+"""The kit's Engine.IO server: sticky session ids and the WebSocket data plane.
+
+python-engineio gives every WebSocket client a writer greenlet fed by a queue,
+plus a greenlet per ping, and frames (and, if the client offered it,
+compresses) every packet once per recipient. Here a WebSocket session has one
+greenlet, its reader; packets are framed once and queued on the connection
+(app/connection.py); one loop pings every session. Long-polling sessions keep
+python-engineio's own path.
+"""
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import engineio
+from engineio import packet
+from engineio.socket import Socket
+
+from app.connection import Flusher, WebSocket
+from app.greenio import Green
+from app.websocket import HandshakeError, handshake_response
+
+# How often the ping loop looks for sessions whose ping is due.
+PING_TICK = 0.5
+
+
+class Handled:
+    """Returned once a WebSocket connection is over: the socket belongs to the
+    WebSocket, so the WSGI server must not write a response (see app.wsgi)."""
+
+    def __repr__(self):
+        return 'HANDLED'
+
+
+HANDLED = Handled()
+
+
+@dataclass(frozen=True)
+class DataPlane:
+    """What the WebSocket transport of one instance needs."""
+    green: Green
+    flusher: Flusher
+    compression: bool
+    compression_threshold: int
+    max_message: int
+    max_client_buffer: int
+
+
+class KitSocket(Socket):
+    """An Engine.IO session; once on WebSocket, packets go straight to it."""
+    ws: Optional[WebSocket] = None
+    ping_due = 0.0
+
+    def send(self, pkt):
+        ws = self.ws
+        if ws is None:  # long-polling, or still upgrading
+            return super().send(pkt)
+        if not self.closed:
+            ws.send(pkt.encode())
+
+    def schedule_ping(self):
+        # The server's ping loop sends it (see KitEngineServer._ping_loop),
+        # rather than a sleeping greenlet per session.
+        if self.last_ping:
+            self.last_ping = None
+            self.ping_due = time.monotonic() + self.server.ping_interval
+
+    def close(self, wait=True, abort=False, reason=None):
+        # Never wait for the queue to drain: a polling client that stops
+        # polling would hold the calling greenlet (and its request) forever.
+        super().close(wait=False, abort=abort, reason=reason)
+        ws = self.ws
+        if ws is not None:
+            if abort:
+                ws.abort(str(reason or 'closed'))
+            else:
+                ws.close()
+
+    def _upgrade_websocket(self, environ, start_response):
+        if self.upgraded:
+            raise OSError('Socket has been upgraded already')
+        plane: DataPlane = self.server.plane
+        try:
+            response, deflate = handshake_response(environ, plane.compression)
+        except HandshakeError as exc:
+            if not self.connected:
+                self.close(abort=True)
+            return self.server._bad_request(str(exc))
+        sock = environ['gunicorn.socket']
+        ws = WebSocket(sock, plane.green, plane.flusher,
+                       max_message=plane.max_message,
+                       max_buffer=plane.max_client_buffer, deflate=deflate)
+        sock.sendall(response)
+        try:
+            self._serve(ws)
+        finally:
+            ws.finish()
+        return HANDLED
+
+    def _serve(self, ws: WebSocket):
+        if self.connected and not self._probe(ws):
+            return
+        self.connected = True
+        # What was queued for polling or during the upgrade goes first.
+        empty = self.server.get_queue_empty_exception()
+        while not self.queue.empty():
+            try:
+                pkt = self.queue.get(block=False)
+            except empty:
+                break
+            if pkt is not None:
+                ws.send(pkt.encode())
+        self.upgraded, self.upgrading = True, False
+        self.ws = ws
+        while not self.closed:
+            data = ws.receive()
+            if data is None:
+                break
+            try:
+                self.receive(packet.Packet(encoded_packet=data))
+            except engineio.exceptions.UnknownPacketError:
+                pass
+            except Exception:  # malformed packet: end the session, quietly
+                break
+        self.close(abort=True, reason=ws.close_reason
+                   or self.server.reason.TRANSPORT_CLOSE)
+
+    def _probe(self, ws: WebSocket) -> bool:
+        """The polling-to-WebSocket upgrade: 2probe / 3probe, then 5."""
+        self.upgrading = True
+        try:
+            pkt = packet.Packet(encoded_packet=ws.receive())
+            if pkt.packet_type != packet.PING or pkt.data != 'probe':
+                return False
+            ws.send(packet.Packet(packet.PONG, data='probe').encode())
+            self.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
+            pkt = packet.Packet(encoded_packet=ws.receive())
+            return pkt.packet_type == packet.UPGRADE
+        except Exception:
+            return False
+        finally:
+            self.upgrading = False
+
+
+class KitEngineServer(engineio.Server):
+    """Engine.IO server with instance-prefixed sids and the data plane above.
+
+    nginx reads the prefix of the `sid` query argument and sends every request
+    of a session to the instance that created it (nginx/nginx.conf.template).
+    """
+    instance_name = 'app'
+    plane: Optional[DataPlane] = None
+    _pinger = None
+
+    def use(self, instance_name: str, plane: DataPlane):
+        self.instance_name, self.plane = instance_name, plane
+
+    def generate_id(self):
+        return f'{self.instance_name}.{super().generate_id()}'
+
+    def _ping_loop(self):
+        for _ in iter(int, 1):  # runs as long as the worker
+            self.sleep(PING_TICK)
+            now = time.monotonic()
+            for sock in list(self.sockets.values()):
+                due = sock.ping_due
+                if due and due <= now and not sock.closing and not sock.closed:
+                    sock.ping_due = 0.0
+                    sock.last_ping = time.time()
+                    sock.send(packet.Packet(packet.PING))
+
+    def _handle_connect(self, environ, start_response, transport,
+                        jsonp_index=None):
+        # python-engineio's own, with the kit's socket class and ping loop.
+        if self.start_service_task:
+            self.start_service_task = False
+            self.service_task_handle = self.start_background_task(
+                self._service_task)
+            self._pinger = self.start_background_task(self._ping_loop)
+        sid = self.generate_id()
+        sock = KitSocket(self, sid)
+        self.sockets[sid] = sock
+        sock.send(packet.Packet(packet.OPEN, {
+            'sid': sid,
+            'upgrades': self._upgrades(sid, transport),
+            'pingTimeout': int(self.ping_timeout * 1000),
+            'pingInterval': int(
+                self.ping_interval + self.ping_interval_grace_period) * 1000,
+            'maxPayload': self.max_http_buffer_size,
+        }))
+        ret = self._trigger_event('connect', sid, environ, run_async=False)
+        if ret is not None and ret is not True:
+            del self.sockets[sid]
+            return self._unauthorized(ret or None)
+        sock.schedule_ping()
+        if transport == 'websocket':
+            ret = sock.handle_get_request(environ, start_response)
+            if sock.closed:
+                self.sockets.pop(sid, None)
+            return ret
+        sock.connected = True
+        try:
+            return self._ok(sock.poll(), jsonp_index=jsonp_index)
+        except engineio.exceptions.QueueEmpty:
+            return self._bad_request()
