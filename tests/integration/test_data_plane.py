@@ -1,0 +1,251 @@
+"""The WebSocket data plane (app/engine.py, app/connection.py, app/fanout.py)
+against real instances: the compression policy, frames compressed once above
+the threshold, the real socket.io-client, the slow-consumer cap, coalescing,
+and every emit form python-socketio's Redis manager carries across instances.
+"""
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import socketio
+
+from tests.rawws import RawWebSocket, offered
+from tests.support import ALLOWED_ORIGIN, Client, local_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_CLIENT = ROOT / 'tests' / 'node' / 'broadcast.mjs'
+BUFFER_CAP = 131072
+ON = {'WS_COMPRESSION': 'on', 'MAX_PAYLOAD_BYTES': '100000',
+      'MAX_CLIENT_BUFFER_BYTES': str(BUFFER_CAP)}
+
+
+@pytest.fixture(scope='module', params=['eventlet', 'gevent'])
+def plane(request, tmp_path_factory):
+    """Two instances with WS_COMPRESSION=on and a small client buffer cap."""
+    run_dir = tmp_path_factory.mktemp(f'plane-{request.param}')
+    with local_cluster(run_dir, 2, {**ON, 'WORKER_CLASS': request.param}) as lc:
+        yield lc
+
+
+def _direct(lc, name='app1'):
+    return f'http://127.0.0.1:{lc.app_ports[name]}'
+
+
+def _worker(lc, name='app1') -> psutil.Process:
+    master = psutil.Process(lc.pid(name))
+    return master.children()[0]
+
+
+def _join(ws: RawWebSocket, room: str, ack_id: int = 1):
+    ws.send(f'42{ack_id}' + json.dumps(['join', {'room': room}]))
+    for _ in range(20):
+        _, text = ws.text()
+        if text.startswith(f'43{ack_id}'):
+            assert json.loads(text[2 + len(str(ack_id)):])[0]['ok'], text
+            return
+    raise AssertionError('no join ack')
+
+
+def _messages(ws: RawWebSocket, count: int):
+    """The next `count` `message` events: (compressed, payload)."""
+    out = []
+    for _ in range(count * 4):
+        if len(out) == count:
+            break
+        rsv1, text = ws.text()
+        if text.startswith('42["message"'):
+            out.append((rsv1, json.loads(text[2:])[1]))
+    return out
+
+
+# -- the compression policy ------------------------------------------------------
+def test_compression_is_declined_by_default(cluster):
+    """A browser-like offer gets no Sec-WebSocket-Extensions back, through the
+    balancer and (native) from every instance directly."""
+    assert offered(cluster.url) == []
+    for port in getattr(getattr(cluster, 'lc', None), 'app_ports', {}).values():
+        assert offered(f'http://127.0.0.1:{port}') == []
+
+
+@pytest.mark.only_target('local')
+def test_compression_is_accepted_when_on(plane):
+    answer = 'permessage-deflate; server_no_context_takeover'
+    assert offered(plane.url) == [answer]
+    assert offered(_direct(plane)) == [answer]
+    assert offered(plane.url, 'permessage-deflate; client_no_context_takeover'
+                   ) == [answer + '; client_no_context_takeover']
+    assert offered(plane.url, 'permessage-deflate; no_such_param') == []
+
+
+@pytest.mark.only_target('local')
+def test_frames_above_the_threshold_are_compressed_once(plane):
+    member, sender = RawWebSocket(plane.url), RawWebSocket(plane.url)
+    try:
+        member.open_socketio()
+        sender.open_socketio()
+        _join(member, 'deflate')
+        big, small = 'z' * 5000, 'tiny'
+        for data in (big, small):
+            sender.send('42' + json.dumps(['broadcast', {'room': 'deflate',
+                                                         'data': data}]),
+                        compress=True)
+        (big_rsv1, big_msg), (small_rsv1, small_msg) = _messages(member, 2)
+        assert big_msg['data'] == big and big_rsv1
+        assert small_msg['data'] == small and not small_rsv1
+    finally:
+        member.close()
+        sender.close()
+
+
+# -- the real socket.io-client -----------------------------------------------------
+def _node_client(url, transports, size=5000):
+    if shutil.which('node') is None or not (
+            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
+        pytest.skip('needs node and page/node_modules (make page-deps)')
+    out = subprocess.run(['node', str(NODE_CLIENT), url, ALLOWED_ORIGIN,
+                          transports, str(size)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.stdout, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('transports', ['websocket', 'polling,websocket'])
+def test_socketio_client_broadcast_without_compression(cluster, transports):
+    seen = _node_client(cluster.url, transports)
+    assert seen['ok'] and seen['transport'] == 'websocket', seen
+    assert not seen['extensions'], seen
+
+
+@pytest.mark.only_target('local')
+@pytest.mark.parametrize('transports', ['websocket', 'polling,websocket'])
+def test_socketio_client_broadcast_with_compression(plane, transports):
+    seen = _node_client(plane.url, transports)
+    assert seen['ok'] and seen['transport'] == 'websocket', seen
+    assert 'permessage-deflate' in seen['extensions'], seen
+
+
+# -- a client that stops reading ----------------------------------------------------
+@pytest.mark.only_target('local')
+def test_slow_consumer_is_cut_off_and_the_others_get_everything(plane):
+    """A member that never reads is disconnected once MAX_CLIENT_BUFFER_BYTES
+    wait for it; the instance's memory stays bounded and a reading member
+    on the same instance receives every message, in order."""
+    url = _direct(plane)
+    worker = _worker(plane)
+    slow = RawWebSocket(url, extensions=None, rcvbuf=4096)
+    fast, sender = RawWebSocket(url, extensions=None), RawWebSocket(url)
+    count, size = 400, 25_000
+    try:
+        for ws in (slow, fast, sender):
+            ws.open_socketio()
+        _join(slow, 'slow')
+        _join(fast, 'slow')
+        rss_before = worker.memory_info().rss
+        got = []
+        for seq in range(count):  # the fast member reads as it goes
+            sender.send('42' + json.dumps(['broadcast', {
+                'room': 'slow', 'data': {'q': seq, 'pad': 'p' * size}}]))
+            got += [msg['data']['q'] for _, msg in _messages(fast, 1)]
+        assert got == list(range(count))
+        rss_growth = worker.memory_info().rss - rss_before
+        # The slow member holds at most the kernel's buffers and the cap.
+        received = 0
+        with pytest.raises(EOFError):
+            for _ in range(count):
+                rsv1, text = slow.text()
+                received += text.startswith('42["message"')
+        assert received < count
+        assert rss_growth < 40 * 2**20, f'worker RSS grew {rss_growth} bytes'
+    finally:
+        for ws in (slow, fast, sender):
+            ws.close()
+
+
+# -- coalescing ----------------------------------------------------------------------
+@pytest.mark.only_target('local')
+def test_frames_of_one_tick_leave_in_one_send(plane):
+    """20 broadcasts that arrive from Redis together reach a member in one
+    send() (counted by strace on the worker), not 20."""
+    if shutil.which('strace') is None:
+        pytest.skip('needs strace (apt-get install strace)')
+    member = RawWebSocket(_direct(plane), extensions=None)
+    trace = plane.run_dir / 'strace.out'
+    tracer = None
+    try:
+        member.open_socketio()
+        _join(member, 'tick')
+        tracer = subprocess.Popen(
+            ['strace', '-f', '-xx', '-s', '8', '-e', 'trace=sendto,sendmsg',
+             '-o', str(trace), '-p', str(_worker(plane).pid)],
+            stderr=subprocess.DEVNULL)
+        time.sleep(1.0)  # strace attached
+        pipe = redis.Redis.from_url(plane.redis_url).pipeline(transaction=True)
+        for seq in range(20):
+            pipe.publish('socketio', json.dumps({
+                'method': 'emit', 'event': 'message', 'namespace': '/',
+                'data': [{'room': 'tick', 'data': seq}], 'binary': False,
+                'room': 'tick', 'skip_sid': None, 'callback': None,
+                'host_id': 'tests'}))
+        pipe.execute()
+        got = [msg['data'] for _, msg in _messages(member, 20)]
+        assert got == list(range(20))
+        time.sleep(0.2)
+    finally:
+        if tracer:
+            tracer.terminate()
+            tracer.wait(10)
+        member.close()
+    frames = [line for line in trace.read_text().splitlines()
+              if '"\\x81' in line]
+    assert 1 <= len(frames) <= 3, frames
+
+
+# -- every emit form, across instances ----------------------------------------------
+@pytest.mark.only_target('local')
+def test_every_emit_form_crosses_instances(plane):
+    """What a backend can emit through the Redis manager reaches the right
+    members on every instance, exactly once."""
+    members = []
+    try:
+        while {m.instance for m in members} != {'app1', 'app2'} or len(members) < 4:
+            assert len(members) < 20, 'clients never spread over both instances'
+            members.append(Client(plane.url).connect())
+        for m in members:
+            assert m.call('join', {'room': 'forms'})['ok']
+        emitter = socketio.RedisManager(plane.redis_url, write_only=True)
+        first, second = members[0], members[1]
+
+        emitter.emit('message', {'form': 'room'}, room='forms')
+        emitter.emit('message', {'form': 'skip'}, room='forms',
+                     skip_sid=first.sio.get_sid())
+        emitter.emit('message', {'form': 'to'}, to=second.sio.get_sid())
+        emitter.emit('message', {'form': 'other-namespace'}, namespace='/none')
+        seen = {id(m): [msg['form'] for msg in m.drain(4, timeout=3)]
+                for m in members}
+        assert seen[id(first)] == ['room']
+        assert seen[id(second)] == ['room', 'skip', 'to']
+        for m in members[2:]:
+            assert seen[id(m)] == ['room', 'skip']
+
+        emitter.close_room('forms')
+        emitter.emit('message', {'form': 'after-close'}, room='forms')
+        assert all(m.drain(1, timeout=1) == [] for m in members)
+
+        # What the manager publishes to disconnect a sid on another instance
+        # (a write-only manager cannot: it has no server to handle it here).
+        redis.Redis.from_url(plane.redis_url).publish('socketio', json.dumps({
+            'method': 'disconnect', 'sid': second.sio.get_sid(),
+            'namespace': '/', 'host_id': 'tests'}))
+        deadline = time.monotonic() + 5
+        while second.sio.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not second.sio.connected
+        assert first.sio.connected
+    finally:
+        for m in members:
+            m.close()
