@@ -76,11 +76,6 @@ def test_kit_names_an_unknown_namespace(kit):
     assert 'default namespace "/" accepts' in checks['namespace']['saw']
 
 
-def test_https_page_against_http_url_is_mixed_content(kit):
-    _, _, checks = doctor(kit.url, origin='https://localhost:8081')
-    assert checks['scheme']['fault'] == 'scheme-mixed'
-
-
 # -- the broken fixtures ----------------------------------------------------------
 # name -> (extra doctor args, FAILs that must appear, FAILs that may appear)
 CASES = {
