@@ -125,6 +125,10 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 
 ##@ Tests
 
+.PHONY: lint
+lint: install ## Check the Python code with ruff (rules in pyproject.toml)
+	$(PY) -m ruff check .
+
 .PHONY: test test-unit test-local test-doctor test-browser test-compose
 test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
 

@@ -9,9 +9,9 @@ weigh it. The tests and the load test use the same controllers.
 `detect()` finds whichever of them is running.
 """
 from control.base import Controller
+from control.detect import detect, docker_controller, native_controller
 from control.docker import DockerController
 from control.native import NativeController
-from control.detect import detect, docker_controller, native_controller
 
 __all__ = ['Controller', 'DockerController', 'NativeController', 'detect',
            'docker_controller', 'native_controller']

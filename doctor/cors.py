@@ -3,8 +3,14 @@ header, with credentials, on the handshake and on a preflight?"""
 from typing import List
 
 from doctor.fixes import allow_list, fix
-from doctor.probe import (FOREIGN_ORIGIN, Probe, allow_origins, cors_seen,
-                          credentials, is_refused_origin)
+from doctor.probe import (
+    FOREIGN_ORIGIN,
+    Probe,
+    allow_origins,
+    cors_seen,
+    credentials,
+    is_refused_origin,
+)
 from doctor.result import FAIL, PASS, SKIP, WARN, Result
 from doctor.wire import WireError, eio_query, open_packet, request
 

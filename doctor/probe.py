@@ -9,8 +9,7 @@ import json
 from typing import List, Optional, Tuple
 
 from doctor.result import Options
-from doctor.wire import (Response, Target, WireError, decode_payload,
-                         eio_query, open_packet, request)
+from doctor.wire import Response, Target, WireError, decode_payload, eio_query, open_packet, request
 
 # An origin no deployment allows: whether the server accepts it tells a strict
 # allow-list from one that echoes every origin.

@@ -3,8 +3,14 @@
 
 The names the load test imports from here stay importable from here.
 """
-from control import (Controller, DockerController, NativeController, detect,
-                     docker_controller, native_controller)
+from control import (
+    Controller,
+    DockerController,
+    NativeController,
+    detect,
+    docker_controller,
+    native_controller,
+)
 
 __all__ = ['Controller', 'DockerController', 'FixtureController',
            'NativeController', 'detect', 'docker_controller',

@@ -17,8 +17,16 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import socketio
 
-from doctor.wire import (Response, Target, WebSocket, decode_payload,
-                         eio_query, open_packet, request, websocket)
+from doctor.wire import (
+    Response,
+    Target,
+    WebSocket,
+    decode_payload,
+    eio_query,
+    open_packet,
+    request,
+    websocket,
+)
 from native.cluster import ROOT, LocalCluster, free_ports
 
 ALLOWED_ORIGIN = 'http://localhost:8081'

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from tests.conftest import compose_controller
-from tests.support import (ROOT, broadcast_round, clients, new_room,
-                           run_doctor)
+from tests.support import ROOT, broadcast_round, clients, new_room, run_doctor
 
 pytestmark = pytest.mark.only_target('compose')
 

@@ -11,10 +11,22 @@ from urllib.parse import quote
 import pytest
 import socketio
 
-from tests.support import (ALLOWED_ORIGIN, DENIED_ORIGIN, PATH, Client,
-                           PollingSession, WebSocketSession, broadcast_round,
-                           clients, eio_handshake, http_request, new_room,
-                           ratio, spread, websocket_upgrade)
+from tests.support import (
+    ALLOWED_ORIGIN,
+    DENIED_ORIGIN,
+    PATH,
+    Client,
+    PollingSession,
+    WebSocketSession,
+    broadcast_round,
+    clients,
+    eio_handshake,
+    http_request,
+    new_room,
+    ratio,
+    spread,
+    websocket_upgrade,
+)
 
 # Sessions per stickiness test: in full on one worker class, a smoke subset
 # on the others (the routing is nginx's; the worker class barely matters).
@@ -107,14 +119,14 @@ def test_python_client_really_uses_websocket(cluster, transports):
 # -- cross-instance broadcast -------------------------------------------------------
 def test_broadcast_reaches_every_instance_exactly_once(cluster):
     with clients(cluster.url, 3 * len(cluster.instances)) as cs:
-        assert set(c.instance for c in cs) == set(cluster.instances)
+        assert {c.instance for c in cs} == set(cluster.instances)
         broadcast_round(cs, new_room())
 
 
 def test_broadcast_reaches_polling_clients_too(cluster):
     with clients(cluster.url, 2 * len(cluster.instances),
                  transports=('polling',)) as cs:
-        assert set(c.instance for c in cs) == set(cluster.instances)
+        assert {c.instance for c in cs} == set(cluster.instances)
         assert {c.sio.transport() for c in cs} == {'polling'}
         broadcast_round(cs, new_room(), count=3)
 

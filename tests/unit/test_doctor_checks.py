@@ -7,8 +7,14 @@ import pytest
 from doctor import scheme
 from doctor.__main__ import line, summary
 from doctor.fixes import FIXES, UPGRADE_MAP
-from doctor.probe import (Handshake, Probe, allow_origins, credentials, is_unknown_session,
-                          welcome_instance)
+from doctor.probe import (
+    Handshake,
+    Probe,
+    allow_origins,
+    credentials,
+    is_unknown_session,
+    welcome_instance,
+)
 from doctor.result import FAIL, PASS, WARN, Options, Result
 from doctor.runner import CHECKS, run
 from doctor.wire import Response, Target, decode_payload, eio_query, open_packet
