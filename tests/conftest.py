@@ -14,7 +14,9 @@ from typing import List
 
 import pytest
 
+from app.config import load_cluster
 from control import Controller, DockerController, NativeController
+from control.detect import PROJECT
 from tests.support import local_cluster
 
 # The worker class whose cluster runs every long test in full; the others
@@ -25,9 +27,10 @@ FULL_WORKER_CLASS = 'eventlet'
 def pytest_addoption(parser):
     parser.addoption('--target', choices=('local', 'compose'), default='local',
                      help='cluster the integration tests run against')
-    parser.addoption('--compose-url', default='http://127.0.0.1:8080',
-                     help='balancer URL of the compose cluster')
-    parser.addoption('--compose-project', default='socketio-kit')
+    parser.addoption('--compose-url', default=None,
+                     help='balancer URL of the compose cluster (default: '
+                     'HTTP_PORT on 127.0.0.1, as app.config reads it)')
+    parser.addoption('--compose-project', default=PROJECT)
     parser.addoption('--worker-classes', default='eventlet,gevent',
                      help='worker classes the local target runs (comma list)')
 
@@ -65,9 +68,10 @@ class ClusterUnderTest:
 
 def compose_controller(config) -> DockerController:
     import docker
+    url = config.getoption('--compose-url') or \
+        f'http://127.0.0.1:{load_cluster().http_port}'
     return DockerController(docker.from_env(),
-                            config.getoption('--compose-project'),
-                            config.getoption('--compose-url'))
+                            config.getoption('--compose-project'), url)
 
 
 def _worker_classes(config):
