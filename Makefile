@@ -2,13 +2,13 @@
 
 # Settings come from, strongest first: the command line (make up INSTANCES=5),
 # the environment, .env (see .env.example), then the defaults below. .env is
-# read like compose reads it (surrounding quotes dropped), through a generated
-# file of `NAME ?= value` lines.
+# read by scripts/dotenv.py, the reader compose/run-compose uses too, into a
+# generated file of `NAME ?= value` lines.
 ifneq (,$(wildcard .env))
 include .run/env.mk
-.run/env.mk: .env
+.run/env.mk: .env scripts/dotenv.py
 	@mkdir -p .run
-	@sed -n -e "s/^[[:space:]]*\([A-Za-z_][A-Za-z0-9_]*\)=[\"']\{0,1\}\([^\"']*\)[\"']\{0,1\}[[:space:]]*$$/\1 ?= \2\nexport \1/p" .env >$@
+	@$(PYTHON) scripts/dotenv.py .env --make >$@
 endif
 
 INSTANCES ?= 3
@@ -32,7 +32,7 @@ ORIGIN ?= http://localhost:$(PAGE_PORT)
 PYTEST_ARGS ?=
 # Compose images: empty = official images if they can be pulled, else offline.
 OFFLINE ?=
-KIT := compose/kit
+RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -86,21 +86,21 @@ up: install page-deps ## Start the cluster: compose if a Docker engine answers, 
 	if [ $$mode = compose ]; then compose/up; else $(MAKE) --no-print-directory local; fi
 
 down: install ## Stop whichever cluster runs (compose: containers, networks and volumes)
-	@if $(COMPOSE_RUNNING); then $(KIT) down -v --remove-orphans; fi
+	@if $(COMPOSE_RUNNING); then $(RUN_COMPOSE) down -v --remove-orphans; fi
 	@$(PY) -m native down
 
 ps: install ## Show the compose services (or the native processes) and their health
-	@if $(COMPOSE_RUNNING); then $(KIT) ps; else PATH="$$PATH:/usr/sbin" $(PY) -m native ps; fi
+	@if $(COMPOSE_RUNNING); then $(RUN_COMPOSE) ps; else PATH="$$PATH:/usr/sbin" $(PY) -m native ps; fi
 
 logs: ## Follow the compose logs (SERVICE=app2 for one service)
-	$(KIT) logs -f --tail=200 $(SERVICE)
+	$(RUN_COMPOSE) logs -f --tail=200 $(SERVICE)
 
 restart: ## Restart a compose service (SERVICE=app2), or all of them
-	$(KIT) restart $(SERVICE)
+	$(RUN_COMPOSE) restart $(SERVICE)
 
 build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse)
 	@if [ "$(OFFLINE)" = 1 ]; then compose/images-offline.sh; fi
-	$(KIT) build
+	$(RUN_COMPOSE) build
 
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
@@ -125,6 +125,10 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 
 ##@ Tests
 
+.PHONY: lint
+lint: install ## Check the Python code with ruff (rules in pyproject.toml)
+	$(PY) -m ruff check .
+
 .PHONY: test test-unit test-local test-doctor test-browser test-compose
 test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
 
@@ -143,8 +147,8 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 	if [ $$status = 0 ]; then \
 		$(PY) -m pytest -q tests/integration tests/compose tests/loadtest/test_scenarios.py --target compose \
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
-	else $(KIT) logs --tail=40; fi; \
-	INSTANCES=3 $(KIT) down -v --remove-orphans; exit $$status
+	else $(RUN_COMPOSE) logs --tail=40; fi; \
+	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

@@ -4,7 +4,9 @@ import json
 import sys
 from typing import List, Optional
 
-from doctor.checks import FAIL, SKIP, WARN, Doctor, Options, Result
+from doctor.probe import Probe
+from doctor.result import FAIL, STATUSES, Options, Result
+from doctor.runner import run
 
 COLORS = {'PASS': '\033[32m', 'WARN': '\033[33m', 'FAIL': '\033[31m',
           'SKIP': '\033[2m'}
@@ -21,12 +23,11 @@ def line(result: Result, color: bool) -> str:
 
 
 def summary(results: List[Result]) -> str:
-    counts = {s: sum(r.status == s for r in results)
-              for s in ('PASS', WARN, FAIL, SKIP)}
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     return ', '.join(f'{n} {s}' for s, n in counts.items())
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def parse_args(argv: Optional[List[str]]):
     parser = argparse.ArgumentParser(
         prog='python -m doctor',
         description='Diagnose a Socket.IO deployment as a browser on ORIGIN '
@@ -52,27 +53,32 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.connections <= 50:
         parser.error('--connections must be from 1 to 50')
-    color = sys.stdout.isatty() and not args.json
     options = Options(args.url, args.origin, args.path, args.namespace,
                       args.slow, args.timeout, args.connections)
     try:
-        doctor = Doctor(options, None if args.json else
-                        lambda r: print(line(r, color), flush=True))
+        return args, Probe.parse(options)
     except ValueError as exc:
         parser.error(str(exc))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args, probe = parse_args(argv)
+    color = sys.stdout.isatty() and not args.json
     if not args.json:
-        print(f'doctor: {args.url} path {doctor.path} namespace '
-              f'{doctor.namespace} as a page on {args.origin}', flush=True)
-    results = doctor.run()
+        print(f'doctor: {args.url} path {probe.path} namespace '
+              f'{probe.namespace} as a page on {args.origin}', flush=True)
+    probe = probe.open()
+    results = run(probe, None if args.json else
+                  lambda r: print(line(r, color), flush=True))
     failed = any(r.status == FAIL for r in results)
     if args.json:
         print(json.dumps({
-            'url': args.url, 'origin': args.origin, 'path': doctor.path,
-            'namespace': doctor.namespace, 'kit_instance': doctor.kit,
+            'url': args.url, 'origin': args.origin, 'path': probe.path,
+            'namespace': probe.namespace, 'kit_instance': probe.kit,
             'ok': not failed, 'results': [r.as_dict() for r in results],
         }, indent=2))
     else:
-        kit = f' (the kit: /healthz answered by {doctor.kit})' if doctor.kit else ''
+        kit = f' (the kit: /healthz answered by {probe.kit})' if probe.kit else ''
         print(f'{summary(results)}{kit}')
     return 1 if failed else 0
 

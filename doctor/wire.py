@@ -53,7 +53,7 @@ class Response:
         if title:
             text = f'<html> {title.group(1).strip()}'
         elif text.startswith('Traceback'):
-            last = [l for l in self.text.splitlines() if l.strip()][-1]
+            last = [row for row in self.text.splitlines() if row.strip()][-1]
             text = f'Traceback ... {last.strip()}'
         if len(text) > limit:
             text = text[:limit] + '...'
@@ -127,6 +127,16 @@ def open_packet(resp: Response) -> Optional[dict]:
 
 
 # -- WebSocket ------------------------------------------------------------------
+def _masked(data: bytes, mask: bytes) -> bytes:
+    """data XOR the repeated 4-byte mask (RFC 6455 5.3), as one big integer
+    operation: a byte loop takes seconds on a multi-megabyte frame."""
+    if not data:
+        return data
+    key = (mask * (len(data) // 4 + 1))[:len(data)]
+    return (int.from_bytes(data, 'big') ^ int.from_bytes(key, 'big')).to_bytes(
+        len(data), 'big')
+
+
 class WebSocket:
     """Just enough RFC 6455 to talk Engine.IO: text frames, ping, close."""
 
@@ -158,8 +168,7 @@ class WebSocket:
         else:
             header += bytes([0x80 | 127]) + struct.pack('!Q', length)
         mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        self.sock.sendall(header + mask + _masked(payload, mask))
 
     def recv(self, timeout: float) -> str:
         """The next text message; raises ConnectionError on a close frame."""
@@ -174,7 +183,7 @@ class WebSocket:
             mask = self._read(4, deadline) if second & 0x80 else None
             data = self._read(length, deadline)
             if mask:
-                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+                data = _masked(data, mask)
             if opcode == 8:
                 code = struct.unpack('!H', data[:2])[0] if len(data) >= 2 else None
                 raise ConnectionError(f'close frame (code {code})')

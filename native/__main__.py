@@ -6,13 +6,39 @@ local-ps); stop/start NAME stop one instance with SIGTERM and bring it back
 """
 import argparse
 import sys
-from pathlib import Path
 
 from app.config import ConfigError, load_cluster
-from native.cluster import ROOT, ClusterError, LocalCluster
+from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
+from native.processes import ProcessError
 
-RUN_DIR = ROOT / '.run' / 'local'
 PAGE_ROOT = ROOT / 'page'
+
+
+def up(local: LocalCluster, page: bool):
+    local.start()
+    settings = local.settings
+    print(f'native cluster up: {len(local.app_ports)} instances healthy '
+          f'behind nginx')
+    print(f'  Socket.IO: http://localhost:{settings.http_port}'
+          f'{settings.socketio_path}/')
+    print(f'  page: http://localhost:{settings.page_port}/?server='
+          f'http://localhost:{settings.http_port}' if page else
+          '  page: run `make page-deps` to serve the demo page')
+    for name, port in local.app_ports.items():
+        print(f'  {name}: 127.0.0.1:{port} (pid {local.processes.pid(name)})')
+    print(f'  logs: {(RUN_DIR / "logs").relative_to(ROOT)}/  stop: make local-down')
+
+
+def stop_or_start(local: LocalCluster, command: str, name: str):
+    if name not in local.app_ports:
+        raise ClusterError(f'INSTANCE={name!r} is not one of '
+                           f'{", ".join(local.app_ports)}.')
+    if command == 'stop':
+        local.processes.send_signal(name)
+        print(f'{name} stopped; its clients moved to the other instances')
+    else:
+        local.start_instance(name)
+        print(f'{name} started and healthy')
 
 
 def main(argv=None) -> int:
@@ -24,43 +50,22 @@ def main(argv=None) -> int:
     try:
         # The demo page is served once `make page-deps` installed its client.
         page = (PAGE_ROOT / 'node_modules' / 'socket.io-client').is_dir()
-        cluster = LocalCluster.from_settings(
+        local = LocalCluster.from_settings(
             RUN_DIR, load_cluster(),
             env={'PAGE_ROOT': str(PAGE_ROOT)} if page else {})
         if args.command == 'up':
-            cluster.start()
-            print(f'native cluster up: {len(cluster.app_ports)} instances '
-                  f'healthy behind nginx')
-            c = cluster.cluster
-            print(f'  Socket.IO: http://localhost:{c.http_port}'
-                  f'{c.socketio_path}/')
-            print(f'  page: http://localhost:{c.page_port}/?server='
-                  f'http://localhost:{c.http_port}' if page else
-                  '  page: run `make page-deps` to serve the demo page')
-            for name, port in cluster.app_ports.items():
-                print(f'  {name}: 127.0.0.1:{port} (pid {cluster.pid(name)})')
-            print(f'  logs: {Path(RUN_DIR, "logs").relative_to(ROOT)}/  '
-                  f'stop: make local-down')
+            up(local, page)
         elif args.command in ('stop', 'start'):
-            if args.instance not in cluster.app_ports:
-                raise ClusterError(f'INSTANCE={args.instance!r} is not one of '
-                                   f'{", ".join(cluster.app_ports)}.')
-            if args.command == 'stop':
-                cluster.signal(args.instance)
-                print(f'{args.instance} stopped; its clients moved to the '
-                      f'other instances')
-            else:
-                cluster.start_instance(args.instance)
-                print(f'{args.instance} started and healthy')
+            stop_or_start(local, args.command, args.instance)
         elif args.command == 'down':
-            cluster.stop()
+            local.stop()
             print('native cluster stopped')
         else:
             print(f'{"NAME":8} {"PID":>8}  {"STATE":8} HEALTH')
-            for p in cluster.status():
-                print(f'{p.name:8} {p.pid or "-":>8}  '
-                      f'{"running" if p.alive else "stopped":8} {p.health}')
-    except (ConfigError, ClusterError) as exc:
+            for proc in local.status():
+                print(f'{proc.name:8} {proc.pid or "-":>8}  '
+                      f'{"running" if proc.alive else "stopped":8} {proc.health}')
+    except (ConfigError, ProcessError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     return 0

@@ -1,8 +1,9 @@
 """Render nginx/nginx.conf.template for a list of instances.
 
 The same renderer serves native mode (instances on loopback ports, files under
-.run/) and compose (instances by service name, files where the nginx image
-expects them):
+.run/) and compose (instances at fixed addresses in the edge network, so nginx
+starts even while one is down, see compose/render.py; files where the nginx
+image expects them):
 
     python -m nginx.render --instance app1=127.0.0.1:8001 \
         --instance app2=127.0.0.1:8002 --listen 8080 --out .run/nginx.conf

@@ -4,87 +4,74 @@ tests run against; the same tests run on both.
 - local: a native cluster (real redis-server, nginx, gunicorn workers) on free
   loopback ports, started per module, once per worker class.
 - compose: the running `make up` cluster (the Makefile starts it before and
-  stops it after the tests); instances are stopped and started with the Docker
-  SDK.
+  stops it after the tests).
+
+Either way the tests drive it through the controllers in control/, the same
+ones the load test uses.
 """
-import signal
+import dataclasses
 from typing import List
 
 import pytest
 
+from app.config import load_cluster
+from control import Controller, DockerController, NativeController
+from control.detect import PROJECT
 from tests.support import local_cluster
+
+# The worker class whose cluster runs every long test in full; the others
+# run a smoke subset of them (see `full` below).
+FULL_WORKER_CLASS = 'eventlet'
 
 
 def pytest_addoption(parser):
     parser.addoption('--target', choices=('local', 'compose'), default='local',
                      help='cluster the integration tests run against')
-    parser.addoption('--compose-url', default='http://127.0.0.1:8080',
-                     help='balancer URL of the compose cluster')
-    parser.addoption('--compose-project', default='socketio-kit')
+    parser.addoption('--compose-url', default=None,
+                     help='balancer URL of the compose cluster (default: '
+                     'HTTP_PORT on 127.0.0.1, as app.config reads it)')
+    parser.addoption('--compose-project', default=PROJECT)
     parser.addoption('--worker-classes', default='eventlet,gevent',
                      help='worker classes the local target runs (comma list)')
 
 
-class LocalTarget:
-    kind = 'local'
+@dataclasses.dataclass
+class ClusterUnderTest:
+    """The `cluster` fixture: its controller, plus what tests read often."""
+    control: Controller
+    url: str
+    instances: List[str]
+    worker_class: str
 
-    def __init__(self, lc, worker_class):
-        self.lc = lc
-        self.url = lc.url
-        self.worker_class = worker_class
-        self.instances: List[str] = list(lc.app_ports)
+    @property
+    def kind(self) -> str:
+        return self.control.kind
 
-    def kill(self, name):
-        self.lc.signal(name, signal.SIGKILL)
+    @property
+    def full(self) -> bool:
+        """Whether long tests run in full here, or as a smoke subset."""
+        return self.worker_class == FULL_WORKER_CLASS
 
-    def stop(self, name):
-        self.lc.signal(name, signal.SIGTERM)
+    # The controller's verbs, for tests that call them on the fixture.
+    def kill(self, name: str):
+        self.control.kill(name)
 
-    def start(self, name):
-        self.lc.start_instance(name)
+    def stop(self, name: str):
+        self.control.stop(name)
 
-    def log(self, name) -> str:
-        return self.lc.log_path(name).read_text(errors='replace')
+    def start(self, name: str):
+        self.control.start(name)
+
+    def log(self, name: str) -> str:
+        return self.control.log(name)
 
 
-class ComposeTarget:
-    """The compose cluster; instances are killed, stopped and started by the
-    load test's DockerController (the Docker SDK, never the docker CLI)."""
-    kind = 'compose'
-    worker_class = 'eventlet'
-
-    def __init__(self, url, project):
-        import docker
-        from loadtest.control import DockerController
-        self.client = docker.from_env()
-        self.url = url
-        self.project = project
-        self.docker = DockerController(self.client, project, url)
-        self.instances: List[str] = self.docker.instances()
-
-    def _containers(self, service=None):
-        labels = [f'com.docker.compose.project={self.project}']
-        if service:
-            labels.append(f'com.docker.compose.service={service}')
-        return self.client.containers.list(all=True,
-                                           filters={'label': labels})
-
-    def container(self, name):
-        found = self._containers(name)
-        assert found, f'no container for service {name}'
-        return found[0]
-
-    def kill(self, name):
-        self.docker.kill(name)
-
-    def stop(self, name):
-        self.docker.stop(name)
-
-    def start(self, name):
-        self.docker.start(name)
-
-    def log(self, name) -> str:
-        return self.container(name).logs().decode(errors='replace')
+def compose_controller(config) -> DockerController:
+    import docker
+    url = config.getoption('--compose-url') or \
+        f'http://127.0.0.1:{load_cluster().http_port}'
+    return DockerController(docker.from_env(),
+                            config.getoption('--compose-project'), url)
 
 
 def _worker_classes(config):
@@ -104,13 +91,16 @@ def pytest_generate_tests(metafunc):
 def cluster(request, tmp_path_factory):
     """The cluster under test (see the module docstring)."""
     if request.config.getoption('--target') == 'compose':
-        yield ComposeTarget(request.config.getoption('--compose-url'),
-                            request.config.getoption('--compose-project'))
+        control = compose_controller(request.config)
+        yield ClusterUnderTest(control, control.url, control.instances(),
+                               FULL_WORKER_CLASS)
         return
     worker_class = request.param
     run_dir = tmp_path_factory.mktemp(f'cluster-{worker_class}')
-    with local_cluster(run_dir, 3, {'WORKER_CLASS': worker_class}) as lc:
-        yield LocalTarget(lc, worker_class)
+    with local_cluster(run_dir, 3, {'WORKER_CLASS': worker_class}) as local:
+        control = NativeController(local, worker_class)
+        yield ClusterUnderTest(control, local.url, control.instances(),
+                               worker_class)
 
 
 @pytest.fixture

@@ -1,26 +1,41 @@
-"""Helpers shared by the test suites: free ports, clusters, Socket.IO clients.
+"""Helpers shared by the test suites: free ports, clusters, sessions, clients.
 
 Every cluster a test starts runs on its own free loopback ports in its own
-directory, and is stopped by PID when the test ends, pass or fail.
+directory, and is stopped by PID when the test ends, pass or fail. Raw HTTP
+and WebSocket go through the doctor's client (doctor.wire), which keeps what
+other clients hide (duplicate headers, the status of a refused upgrade).
 """
 import contextlib
 import json
 import queue
+import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import socketio
 
-from doctor.wire import Response, Target, request
-from native.cluster import LocalCluster, free_ports
+from doctor.wire import (
+    Response,
+    Target,
+    WebSocket,
+    decode_payload,
+    eio_query,
+    open_packet,
+    request,
+    websocket,
+)
+from native.cluster import ROOT, LocalCluster, free_ports
 
 ALLOWED_ORIGIN = 'http://localhost:8081'
 ALLOWED_ORIGINS = 'http://localhost:8081,http://127.0.0.1:8081'
 DENIED_ORIGIN = 'http://evil.example'
+PATH = '/socket.io'
 TEST_SETTINGS = {
     'CORS_ALLOWED_ORIGINS': ALLOWED_ORIGINS, 'CORS_CREDENTIALS': 'true',
-    'SOCKETIO_PATH': '/socket.io', 'PING_INTERVAL': '25', 'PING_TIMEOUT': '20',
+    'SOCKETIO_PATH': PATH, 'PING_INTERVAL': '25', 'PING_TIMEOUT': '20',
     'PROXY_TIMEOUT': '120', 'MAX_PAYLOAD_BYTES': '1000000',
     'WORKER_CLASS': 'eventlet', 'LOG_LEVEL': 'info',
     'SESSION_COOKIE': 'kit_session', 'NGINX_WORKER_CONNECTIONS': '20480',
@@ -39,32 +54,116 @@ def local_cluster(run_dir: Path, instances: int = 3,
     Every kit setting is given explicitly, so a developer's .env (which the
     Makefile exports) cannot make the instances and nginx disagree.
     """
-    lc = LocalCluster.on_free_ports(Path(run_dir), instances,
-                                    {**TEST_SETTINGS, **(env or {})})
+    local = LocalCluster.on_free_ports(Path(run_dir), instances,
+                                       {**TEST_SETTINGS, **(env or {})})
     try:
-        lc.start()
-        yield lc
+        local.start()
+        yield local
     finally:
-        lc.stop()
+        local.stop()
 
 
-# -- raw HTTP ------------------------------------------------------------------
+def run_doctor(url: str, *args: str, origin: str = ALLOWED_ORIGIN,
+               timeout: float = 120):
+    """Run `python -m doctor --json`; (exit code, report, {check: result})."""
+    proc = subprocess.run(
+        [sys.executable, '-m', 'doctor', url, '--origin', origin, '--json',
+         *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        check=False)
+    assert proc.stdout, proc.stderr
+    report = json.loads(proc.stdout)
+    return proc.returncode, report, {r['check']: r for r in report['results']}
+
+
+# -- raw HTTP and WebSocket (doctor.wire) ------------------------------------------
 def http_request(url: str, method: str = 'GET', path: str = '/',
                  headers: Optional[Dict[str, str]] = None, body: bytes = None,
                  timeout: float = 5.0) -> Response:
-    """One request, keeping duplicate response headers (unlike requests); the
-    doctor's own raw HTTP client."""
+    """One request, keeping duplicate response headers (unlike requests)."""
     return request(Target.parse(url), method, path, headers, body, timeout)
 
 
-def eio_handshake(url: str, path: str = '/socket.io', origin: str = ALLOWED_ORIGIN
+def eio_handshake(url: str, path: str = PATH, origin: str = ALLOWED_ORIGIN
                   ) -> Tuple[Response, Optional[dict]]:
     """An Engine.IO v4 polling handshake; returns the response and open packet."""
-    resp = http_request(url, path=f'{path}/?EIO=4&transport=polling',
+    resp = http_request(url, path=eio_query(path, transport='polling'),
                         headers={'Origin': origin})
-    if resp.status != 200 or not resp.body.startswith(b'0'):
-        return resp, None
-    return resp, json.loads(resp.body[1:])
+    return resp, open_packet(resp)
+
+
+def websocket_upgrade(url: str, origin: str = ALLOWED_ORIGIN
+                      ) -> Tuple[Response, Optional[WebSocket]]:
+    """A WebSocket handshake through the balancer: (response, socket if 101)."""
+    return websocket(Target.parse(url), eio_query(PATH, transport='websocket'),
+                     {'Origin': origin})
+
+
+class PollingSession:
+    """A raw Engine.IO long-polling session, to watch where each request lands."""
+
+    def __init__(self, url: str):
+        self.url = url
+        resp, packet = eio_handshake(url)
+        assert packet, resp
+        self.sid = packet['sid']
+
+    @property
+    def query(self) -> str:
+        return eio_query(PATH, transport='polling', sid=self.sid)
+
+    def post(self, payload: str):
+        resp = http_request(self.url, 'POST', self.query,
+                            {'Origin': ALLOWED_ORIGIN,
+                             'Content-Type': 'text/plain;charset=UTF-8'},
+                            payload.encode())
+        assert resp.status == 200, (resp.status, resp.body)
+
+    def get(self) -> List[str]:
+        resp = http_request(self.url, 'GET', self.query,
+                            {'Origin': ALLOWED_ORIGIN})
+        assert resp.status == 200, (resp.status, resp.body)
+        return decode_payload(resp.text)
+
+    def connect(self) -> str:
+        """Socket.IO connect; returns the instance named in `welcome`."""
+        self.post('40')
+        packets = self.get()
+        for _ in range(5):
+            if any(p.startswith('42') for p in packets):
+                break
+            packets += self.get()
+        welcome = next(json.loads(p[2:]) for p in packets if p.startswith('42'))
+        return welcome[1]['instance']
+
+    def whoami(self) -> str:
+        self.post('421["whoami"]')
+        for _ in range(5):
+            for packet in self.get():
+                if packet.startswith('431'):
+                    return json.loads(packet[3:])[0]['instance']
+        raise AssertionError('no whoami ack')
+
+
+class WebSocketSession:
+    """A raw Engine.IO WebSocket session (doctor.wire.WebSocket)."""
+
+    def __init__(self, url: str, timeout: float = 5.0):
+        resp, self.ws = websocket_upgrade(url)
+        assert self.ws is not None, resp.brief()
+        self.timeout = timeout
+
+    def connect(self) -> str:
+        """Socket.IO connect; returns the instance named in `welcome`."""
+        assert self.ws.recv(self.timeout).startswith('0')
+        self.ws.send('40')
+        for _ in range(10):
+            message = self.ws.recv(self.timeout)
+            if message.startswith('42'):
+                return json.loads(message[2:])[1]['instance']
+        raise AssertionError('no welcome')
+
+    def close(self):
+        self.ws.close()
 
 
 # -- Socket.IO clients -----------------------------------------------------------
@@ -73,7 +172,7 @@ class Client:
 
     def __init__(self, url: str, origin: str = ALLOWED_ORIGIN,
                  transports=('websocket',), reconnection=False,
-                 path: str = '/socket.io'):
+                 path: str = PATH):
         # The WebSocket client would add its own Origin header next to ours,
         # the server would refuse the pair, and python-socketio would silently
         # stay on long-polling. Suppress it so our Origin is the only one.
@@ -81,8 +180,8 @@ class Client:
             reconnection=reconnection, reconnection_delay=0.2,
             reconnection_delay_max=1, randomization_factor=0.2,
             websocket_extra_options={'suppress_origin': True})
-        self.welcomes: 'queue.Queue[dict]' = queue.Queue()
-        self.messages: 'queue.Queue[dict]' = queue.Queue()
+        self.welcomes: queue.Queue = queue.Queue()
+        self.messages: queue.Queue = queue.Queue()
         self.welcome: Optional[dict] = None
         self.sio.on('welcome', self._on_welcome)
         self.sio.on('message', self.messages.put)
@@ -131,12 +230,39 @@ def clients(url: str, count: int, **kwargs) -> Iterator[List[Client]]:
             opened.append(Client(url, **kwargs).connect())
         yield opened
     finally:
-        for c in opened:
-            c.close()
+        for client in opened:
+            client.close()
+
+
+def new_room() -> str:
+    return f'room-{uuid.uuid4().hex[:6]}'
+
+
+def broadcast_round(members: List[Client], room: str, count: int = 5,
+                    timeout: float = 10):
+    """The first member broadcasts count messages to room; every member gets
+    each exactly once, in order, from the sender's instance."""
+    for member in members:
+        assert member.call('join', {'room': room})['ok']
+    sender = members[0]
+    sent = [f'{room}-{i}' for i in range(count)]
+    for data in sent:
+        assert sender.call('broadcast', {'room': room, 'data': data})['ok']
+    for member in members:
+        got = member.drain(count, timeout=timeout)
+        assert [m['data'] for m in got] == sent, (member.instance, got)
+        assert {m['from'] for m in got} == {sender.instance}
+        assert member.drain(1, timeout=0.3) == [], 'duplicate delivery'
 
 
 def spread(names: List[str]) -> Dict[str, int]:
     counts: Dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def ratio(counts: Dict[str, int], instances: List[str]) -> float:
+    """Most loaded instance / least loaded (an idle one counts as 1)."""
+    values = [counts.get(name, 0) for name in instances]
+    return max(values) / max(min(values), 1)

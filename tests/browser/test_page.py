@@ -13,6 +13,7 @@ $BROWSER_ARTIFACTS (default artifacts/browser/).
 import contextlib
 import json
 import os
+import queue
 import shutil
 import subprocess
 import threading
@@ -21,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from native.cluster import LocalCluster
-from tests.support import TEST_SETTINGS, Client, free_ports
+from tests.support import Client, free_port, local_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / 'page'
@@ -56,15 +56,11 @@ def browser_available():
 def page_cluster(run_dir: Path, instances: int = 3):
     """A native cluster whose nginx also serves page/ on its own port; only
     http://localhost:PAGE_PORT is an allowed origin."""
-    page_port = free_ports(1)[0]
-    lc = LocalCluster.on_free_ports(run_dir, instances, {
-        **TEST_SETTINGS, 'PAGE_PORT': str(page_port), 'PAGE_ROOT': str(PAGE),
-        'CORS_ALLOWED_ORIGINS': f'http://localhost:{page_port}'})
-    try:
-        lc.start()
-        yield lc, lc.cluster.http_port, page_port
-    finally:
-        lc.stop()
+    page_port = free_port()
+    with local_cluster(run_dir, instances, {
+            'PAGE_PORT': str(page_port), 'PAGE_ROOT': str(PAGE),
+            'CORS_ALLOWED_ORIGINS': f'http://localhost:{page_port}'}) as local:
+        yield local, local.settings.http_port, page_port
 
 
 class Broadcaster:
@@ -108,16 +104,24 @@ class Broadcaster:
         for c in self.clients:
             c.close()
 
-    def received(self, text: str):
-        """{instance of the receiving client: [sender instances of text]}."""
+    def received(self, text: str, timeout: float = 10.0):
+        """{instance of the receiving client: [sender instances of text]},
+        once every client has received text (or at the deadline)."""
+        deadline = time.monotonic() + timeout
         out = {}
-        for c in self.clients:
+        for client in self.clients:
             got = []
-            while not c.messages.empty():
-                m = c.messages.get_nowait()
-                if m.get('data') == text:
-                    got.append(m['from'])
-            out[c.instance] = got
+            while not got and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    message = client.messages.get(
+                        timeout=max(0.01, deadline - time.monotonic()))
+                    if message.get('data') == text:
+                        got.append(message['from'])
+            while not client.messages.empty():  # duplicates already queued
+                message = client.messages.get_nowait()
+                if message.get('data') == text:
+                    got.append(message['from'])
+            out[client.instance] = got
         return out
 
 
@@ -126,22 +130,21 @@ def run_driver(config: dict, timeout: float = 120) -> dict:
                           capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+    lines = [row for row in proc.stdout.splitlines() if row.startswith('{')]
     assert lines, f'no JSON from the driver:\n{proc.stdout}\n{proc.stderr}'
     return json.loads(lines[-1])
 
 
 def test_page_in_chromium(tmp_path):
-    with page_cluster(tmp_path / 'cluster') as (lc, http_port, page_port):
+    with page_cluster(tmp_path / 'cluster') as (local, http_port, page_port):
         server = f'http://localhost:{http_port}'
         allowed = f'http://localhost:{page_port}/?server={server}&room={ROOM}'
         denied = f'http://127.0.0.1:{page_port}/?server={server}&room={ROOM}'
-        with Broadcaster(lc.url, f'http://localhost:{page_port}', 3) as py:
+        with Broadcaster(local.url, f'http://localhost:{page_port}', 3) as py:
             result = run_driver({'allowedUrl': allowed, 'deniedUrl': denied,
                                  'artifacts': str(ARTIFACTS),
                                  'chromium': CHROMIUM,
                                  'browserText': BROWSER_TEXT})
-            time.sleep(0.5)  # let the page's broadcast reach every client
             heard = py.received(BROWSER_TEXT)
         (ARTIFACTS / 'result.json').write_text(json.dumps(result, indent=2))
 
@@ -151,7 +154,7 @@ def test_page_in_chromium(tmp_path):
     # Connected, upgraded, and shows where it landed.
     assert page['status'] == 'connected'
     assert page['transport'] == 'websocket'
-    assert page['instance'] in lc.app_ports
+    assert page['instance'] in local.app_ports
     # A broadcast from a Python client on another instance reached the page.
     others = {m['from'] for m in page['messages']
               if str(m['data']).startswith('python')} - {page['instance']}

@@ -5,29 +5,25 @@ Containers are inspected and killed with the Docker SDK (never the docker CLI).
 import socket
 import subprocess
 import time
-import uuid
 
 import pytest
 
-from native.cluster import ROOT
-from tests.integration.test_cluster import _broadcast_round
-from tests.support import clients
+from tests.conftest import compose_controller
+from tests.support import ROOT, broadcast_round, clients, new_room, run_doctor
 
 pytestmark = pytest.mark.only_target('compose')
 
 
 @pytest.fixture(scope='module')
 def compose(request):
-    from tests.conftest import ComposeTarget
-    return ComposeTarget(request.config.getoption('--compose-url'),
-                         request.config.getoption('--compose-project'))
+    """The compose project's DockerController (every service, by name)."""
+    return compose_controller(request.config)
 
 
 def test_every_service_is_healthy_with_log_rotation(compose):
-    services = {c.labels['com.docker.compose.service']: c
-                for c in compose._containers()}
-    assert {'redis', 'nginx', *compose.instances} <= set(services)
-    assert len(compose.instances) >= 3
+    services = compose.services()
+    assert {'redis', 'nginx', *compose.instances()} <= set(services)
+    assert len(compose.instances()) >= 3
     for name, container in services.items():
         container.reload()
         assert container.attrs['State']['Health']['Status'] == 'healthy', name
@@ -36,7 +32,7 @@ def test_every_service_is_healthy_with_log_rotation(compose):
 
 
 def test_app_runs_as_non_root_and_gunicorn_is_pid_1(compose):
-    container = compose.container(compose.instances[0])
+    container = compose.container(compose.instances()[0])
     assert container.attrs['Config']['User'] not in ('', 'root', '0')
     result = container.exec_run(['cat', '/proc/1/cmdline'])
     assert b'gunicorn' in result.output
@@ -79,13 +75,12 @@ def test_redis_is_not_reachable_from_the_host(compose):
 def test_only_the_balancer_and_the_page_publish_ports(compose):
     port = int(compose.url.rsplit(':', 1)[1])
     assert set(_published(compose.container('nginx'))) == {port}
-    for name in compose.instances:
+    for name in compose.instances():
         assert _published(compose.container(name)) == []
 
 
 def test_doctor_finds_no_fault_on_the_compose_cluster(compose):
-    from tests.doctor.test_doctor import doctor
-    code, report, checks = doctor(compose.url)
+    code, _, checks = run_doctor(compose.url)
     assert code == 0, checks
     assert {r['status'] for r in checks.values()} == {'PASS'}, checks
 
@@ -106,9 +101,9 @@ def _settled(cs, timeout=10.0):
 
 
 def test_killed_container_clients_reconnect_and_make_up_restores_it(compose):
-    victim = compose.instances[1]
+    victim = compose.instances()[1]
     try:
-        with clients(compose.url, 3 * len(compose.instances),
+        with clients(compose.url, 3 * len(compose.instances()),
                      reconnection=True) as cs:
             on_victim = [c for c in cs if c.instance == victim]
             assert on_victim
@@ -123,7 +118,7 @@ def test_killed_container_clients_reconnect_and_make_up_restores_it(compose):
             print(f'{len(on_victim)} clients of killed {victim} reconnected '
                   f'after {min(back):.2f}-{max(back):.2f}s')
             _settled(cs)
-            _broadcast_round(cs, f'room-{uuid.uuid4().hex[:6]}', count=3)
+            broadcast_round(cs, new_room(), count=3)
         compose.container(victim).reload()
         assert compose.container(victim).status != 'running'
     finally:
@@ -133,5 +128,5 @@ def test_killed_container_clients_reconnect_and_make_up_restores_it(compose):
                        cwd=ROOT, check=True, timeout=600,
                        stdout=subprocess.DEVNULL)
     assert compose.container(victim).status == 'running'
-    with clients(compose.url, 3 * len(compose.instances)) as fresh:
+    with clients(compose.url, 3 * len(compose.instances())) as fresh:
         assert victim in {c.instance for c in fresh}

@@ -4,27 +4,11 @@ Every fixture is real nginx in front of a real python-socketio server
 (tests/fixtures/broken.py); the doctor must name its fault, and give no FAIL
 on the kit.
 """
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from tests.fixtures.broken import broken_setup
-from tests.support import ALLOWED_ORIGIN, local_cluster
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def doctor(url, *args, origin=ALLOWED_ORIGIN, timeout=120):
-    """Run `python -m doctor --json`; (exit code, {check: result})."""
-    proc = subprocess.run(
-        [sys.executable, '-m', 'doctor', url, '--origin', origin, '--json',
-         *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    assert proc.stdout, proc.stderr
-    report = json.loads(proc.stdout)
-    return proc.returncode, report, {r['check']: r for r in report['results']}
+from tests.support import local_cluster
+from tests.support import run_doctor as doctor
 
 
 def fails(checks):
@@ -37,8 +21,8 @@ def fails(checks):
 def kit(tmp_path_factory):
     # Short pings so that --slow holds its connections for 3 s, not 45 s.
     with local_cluster(tmp_path_factory.mktemp('kit'), 3,
-                       {'PING_INTERVAL': '2', 'PING_TIMEOUT': '1'}) as lc:
-        yield lc
+                       {'PING_INTERVAL': '2', 'PING_TIMEOUT': '1'}) as local:
+        yield local
 
 
 def test_kit_has_no_fail(kit):
@@ -74,11 +58,6 @@ def test_kit_names_an_unknown_namespace(kit):
     assert code == 1
     assert fails(checks) == {('namespace', 'namespace-rejected')}
     assert 'default namespace "/" accepts' in checks['namespace']['saw']
-
-
-def test_https_page_against_http_url_is_mixed_content(kit):
-    _, _, checks = doctor(kit.url, origin='https://localhost:8081')
-    assert checks['scheme']['fault'] == 'scheme-mixed'
 
 
 # -- the broken fixtures ----------------------------------------------------------

@@ -1,0 +1,91 @@
+"""The compose cluster, through the Docker SDK (never the docker CLI)."""
+import time
+from typing import Dict, List, Optional
+
+from control.base import Controller
+
+PROJECT_LABEL = 'com.docker.compose.project'
+SERVICE_LABEL = 'com.docker.compose.service'
+
+
+def _is_instance(service: str) -> bool:
+    return service.startswith('app') and service[3:].isdigit()
+
+
+class DockerController(Controller):
+    """The containers of one compose project; instances are services app1..N."""
+    kind = 'docker'
+
+    def __init__(self, client, project: str, url: Optional[str] = None):
+        self.client, self.project, self.url = client, project, url
+
+    def services(self) -> Dict[str, object]:
+        """Every container of the project, by service name."""
+        found = self.client.containers.list(
+            all=True, filters={'label': f'{PROJECT_LABEL}={self.project}'})
+        return {c.labels.get(SERVICE_LABEL, ''): c for c in found}
+
+    def container(self, service: str):
+        try:
+            return self.services()[service]
+        except KeyError:
+            raise KeyError(f'no container for service {service} in compose '
+                           f'project {self.project}') from None
+
+    def instances(self) -> List[str]:
+        return sorted((s for s in self.services() if _is_instance(s)),
+                      key=lambda s: int(s[3:]))
+
+    def kill(self, name: str):
+        self.container(name).kill()
+
+    def stop(self, name: str):
+        self.container(name).stop(timeout=10)
+
+    def start(self, name: str, wait: float = 60.0):
+        container = self.container(name)
+        container.start()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:  # healthy = the healthcheck says so
+            container.reload()
+            health = container.attrs.get('State', {}).get('Health', {}).get('Status')
+            if health in (None, 'healthy') and container.status == 'running':
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f'{name} was not healthy {wait:.0f}s after start')
+
+    def log(self, name: str) -> str:
+        return self.container(name).logs().decode(errors='replace')
+
+    def rss(self, name: str) -> Optional[int]:
+        try:
+            stats = self.container(name).stats(stream=False)
+        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
+            return None
+        return container_rss(stats)
+
+    def cpu_seconds(self) -> Dict[str, float]:
+        out = {}
+        for name in self.instances():
+            try:
+                stats = self.container(name).stats(stream=False)
+                out[name] = stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
+            except Exception:  # noqa: BLE001,S112 - skip what cannot be read
+                continue
+        return out
+
+    def describe(self) -> dict:
+        return {'kind': self.kind, 'project': self.project,
+                'instances': self.instances()}
+
+
+def container_rss(stats: dict) -> Optional[int]:
+    """Memory of a container without its page cache, in bytes."""
+    memory = stats.get('memory_stats', {})
+    usage = memory.get('usage')
+    if usage is None:
+        return None
+    inner = memory.get('stats', {})
+    # cgroup v2 reports inactive_file, v1 total_inactive_file: page cache
+    # that is not the app's memory.
+    return usage - inner.get('inactive_file', inner.get('total_inactive_file', 0))

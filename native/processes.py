@@ -1,0 +1,154 @@
+"""Process bookkeeping for the native cluster: spawn, record, signal.
+
+Each process is started in its own session (so it outlives `make local` and
+leads its own process group), with its output in RUN_DIR/logs/NAME.log. Its
+PID and kernel start time go to RUN_DIR/pids/NAME.pid: together they tell our
+process from a later one that reused the PID, so nothing here ever signals a
+stranger.
+"""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+try:  # optional: CPU and RSS of a process tree (the load test)
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ProcessError(RuntimeError):
+    """A process could not be started; the message says why."""
+
+
+def start_time(pid: int) -> Optional[str]:
+    """The kernel's start time of pid, or None if it is gone or a zombie."""
+    try:
+        fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == 'Z' else fields[19]
+
+
+def kill_group(pgid: int):
+    """SIGKILL every process of a group; nothing if it is already gone."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class ProcessTable:
+    """The processes started under one run directory, by name."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def _pidfile(self, name: str) -> Path:
+        return self.run_dir / 'pids' / f'{name}.pid'
+
+    def log_path(self, name: str) -> Path:
+        return self.run_dir / 'logs' / f'{name}.log'
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        try:
+            text = self.log_path(name).read_text(errors='replace')
+        except OSError:
+            return '(no log)'
+        return '\n'.join('    ' + line for line in text.splitlines()[-lines:])
+
+    def _record(self, name: str) -> Tuple[Optional[int], Optional[str]]:
+        try:
+            pid, started = self._pidfile(name).read_text().split()
+            return int(pid), started
+        except (OSError, ValueError):
+            return None, None
+
+    def pid(self, name: str) -> Optional[int]:
+        return self._record(name)[0]
+
+    def is_running(self, name: str) -> bool:
+        pid, started = self._record(name)
+        return pid is not None and start_time(pid) == started
+
+    def recorded(self) -> List[str]:
+        """Every name with a PID record."""
+        return sorted(p.stem for p in (self.run_dir / 'pids').glob('*.pid'))
+
+    def spawn(self, name: str, argv: List[str],
+              env: Optional[Dict[str, str]] = None) -> int:
+        """Start argv as name, in its own session; record and return its PID."""
+        if self.is_running(name):
+            raise ProcessError(f'{name} is already running (pid {self.pid(name)});'
+                               f' run `make local-down` first.')
+        for sub in ('pids', 'logs'):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(name), 'ab') as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
+                                    start_new_session=True)
+        self._pidfile(name).write_text(f'{proc.pid} {start_time(proc.pid)}')
+        return proc.pid
+
+    def send_signal(self, name: str, sig: int = signal.SIGTERM,
+                    wait: float = 15.0):
+        """Send sig to one process we started and wait until it has gone.
+
+        SIGKILL goes to the whole process group, like `docker kill`. SIGTERM
+        goes to the leader alone, which stops its children gracefully; any
+        child still left after that is killed with the group.
+        """
+        pid = self.pid(name)
+        if pid is None or not self.is_running(name):
+            self._pidfile(name).unlink(missing_ok=True)
+            return
+        if sig == signal.SIGKILL:
+            kill_group(pid)
+        else:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and self.is_running(name):
+            time.sleep(0.05)
+        if self.is_running(name):
+            kill_group(pid)
+            for _ in range(200):  # bounded: SIGKILL takes effect at once
+                if not self.is_running(name):
+                    break
+                time.sleep(0.05)
+        kill_group(pid)  # leftovers of a leader that already exited
+        self._pidfile(name).unlink(missing_ok=True)
+
+
+def _tree(pid: Optional[int]) -> list:
+    """pid and its descendants as psutil processes (empty if unknown)."""
+    if pid is None or psutil is None:
+        return []
+    try:
+        proc = psutil.Process(pid)
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree_sum(pid: Optional[int], measure) -> Optional[float]:
+    procs = _tree(pid)
+    if not procs:
+        return None
+    try:
+        return sum(measure(p) for p in procs)
+    except psutil.Error:
+        return None
+
+
+def tree_cpu_seconds(pid: Optional[int]) -> Optional[float]:
+    """User + system CPU seconds of pid and its descendants."""
+    return _tree_sum(pid, lambda p: sum(p.cpu_times()[:2]))
+
+
+def tree_rss(pid: Optional[int]) -> Optional[int]:
+    """RSS of pid and its descendants (gunicorn master + worker), in bytes."""
+    return _tree_sum(pid, lambda p: p.memory_info().rss)
