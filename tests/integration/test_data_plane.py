@@ -37,7 +37,7 @@ def _direct(lc, name='app1'):
 
 
 def _worker(lc, name='app1') -> psutil.Process:
-    master = psutil.Process(lc.pid(name))
+    master = psutil.Process(lc.processes.pid(name))
     return master.children()[0]
 
 
@@ -68,7 +68,8 @@ def test_compression_is_declined_by_default(cluster):
     """A browser-like offer gets no Sec-WebSocket-Extensions back, through the
     balancer and (native) from every instance directly."""
     assert offered(cluster.url) == []
-    for port in getattr(getattr(cluster, 'lc', None), 'app_ports', {}).values():
+    local = getattr(cluster.control, 'local', None)  # native: each instance
+    for port in (local.app_ports.values() if local else ()):
         assert offered(f'http://127.0.0.1:{port}') == []
 
 
