@@ -17,6 +17,7 @@ import ssl
 import struct
 import time
 import urllib.parse
+import zlib
 from typing import Dict, List, Optional, Tuple
 
 BODY_LIMIT = 64 * 1024
@@ -138,11 +139,13 @@ def _masked(data: bytes, mask: bytes) -> bytes:
 
 
 class WebSocket:
-    """Just enough RFC 6455 to talk Engine.IO: text frames, ping, close."""
+    """Just enough RFC 6455 to talk Engine.IO: text frames, ping, close, and
+    permessage-deflate frames from a server that negotiated it."""
 
     def __init__(self, sock: socket.socket, leftover: bytes):
         self.sock = sock
         self.buffer = leftover
+        self.inflater = zlib.decompressobj(-15)
 
     def _read(self, count: int, deadline: float) -> bytes:
         while len(self.buffer) < count:
@@ -157,9 +160,15 @@ class WebSocket:
         data, self.buffer = self.buffer[:count], self.buffer[count:]
         return data
 
-    def send(self, text: str, opcode: int = 1):
+    def send(self, text: str, opcode: int = 1, compress: bool = False):
         payload = text.encode()
-        header = bytes([0x80 | opcode])
+        first = 0x80 | opcode
+        if compress:  # only valid once the server accepted permessage-deflate
+            deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+            payload = (deflater.compress(payload)
+                       + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            first |= 0x40
+        header = bytes([first])
         length = len(payload)
         if length < 126:
             header += bytes([0x80 | length])
@@ -170,20 +179,30 @@ class WebSocket:
         mask = os.urandom(4)
         self.sock.sendall(header + mask + _masked(payload, mask))
 
-    def recv(self, timeout: float) -> str:
-        """The next text message; raises ConnectionError on a close frame."""
+    def frame(self, timeout: float) -> Tuple[bool, int, bytes]:
+        """The next frame: (compressed, opcode, payload inflated if need be)."""
+        deadline = time.monotonic() + timeout
+        first, second = self._read(2, deadline)
+        opcode, length = first & 0x0F, second & 0x7F
+        if length == 126:
+            length = struct.unpack('!H', self._read(2, deadline))[0]
+        elif length == 127:
+            length = struct.unpack('!Q', self._read(8, deadline))[0]
+        mask = self._read(4, deadline) if second & 0x80 else None
+        data = self._read(length, deadline)
+        if mask:
+            data = _masked(data, mask)
+        compressed = bool(first & 0x40)
+        if compressed:
+            data = self.inflater.decompress(data + b'\x00\x00\xff\xff')
+        return compressed, opcode, data
+
+    def message(self, timeout: float) -> Tuple[bool, str]:
+        """The next text message and whether it came compressed; answers
+        pings, raises ConnectionError on a close frame."""
         deadline = time.monotonic() + timeout
         while True:
-            first, second = self._read(2, deadline)
-            opcode, length = first & 0x0F, second & 0x7F
-            if length == 126:
-                length = struct.unpack('!H', self._read(2, deadline))[0]
-            elif length == 127:
-                length = struct.unpack('!Q', self._read(8, deadline))[0]
-            mask = self._read(4, deadline) if second & 0x80 else None
-            data = self._read(length, deadline)
-            if mask:
-                data = _masked(data, mask)
+            compressed, opcode, data = self.frame(deadline - time.monotonic())
             if opcode == 8:
                 code = struct.unpack('!H', data[:2])[0] if len(data) >= 2 else None
                 raise ConnectionError(f'close frame (code {code})')
@@ -191,7 +210,11 @@ class WebSocket:
                 self.send(data.decode(errors='replace'), opcode=10)
                 continue
             if opcode in (1, 2):
-                return data.decode('utf-8', errors='replace')
+                return compressed, data.decode('utf-8', errors='replace')
+
+    def recv(self, timeout: float) -> str:
+        """The next text message; raises ConnectionError on a close frame."""
+        return self.message(timeout)[1]
 
     def close(self):
         try:

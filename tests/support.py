@@ -91,11 +91,27 @@ def eio_handshake(url: str, path: str = PATH, origin: str = ALLOWED_ORIGIN
     return resp, open_packet(resp)
 
 
-def websocket_upgrade(url: str, origin: str = ALLOWED_ORIGIN
+# What Chrome and socket.io-client offer on every WebSocket connection.
+BROWSER_OFFER = 'permessage-deflate; client_max_window_bits'
+
+
+def websocket_upgrade(url: str, origin: str = ALLOWED_ORIGIN,
+                      extensions: Optional[str] = None
                       ) -> Tuple[Response, Optional[WebSocket]]:
     """A WebSocket handshake through the balancer: (response, socket if 101)."""
+    headers = {'Origin': origin}
+    if extensions:
+        headers['Sec-WebSocket-Extensions'] = extensions
     return websocket(Target.parse(url), eio_query(PATH, transport='websocket'),
-                     {'Origin': origin})
+                     headers)
+
+
+def offered(url: str, extensions: str = BROWSER_OFFER) -> List[str]:
+    """The Sec-WebSocket-Extensions a server answers an offer with."""
+    resp, ws = websocket_upgrade(url, extensions=extensions)
+    assert ws is not None, resp.brief()
+    ws.close()
+    return resp.values('Sec-WebSocket-Extensions')
 
 
 class PollingSession:
@@ -145,12 +161,17 @@ class PollingSession:
 
 
 class WebSocketSession:
-    """A raw Engine.IO WebSocket session (doctor.wire.WebSocket)."""
+    """A raw Engine.IO WebSocket session (doctor.wire.WebSocket): it shows
+    what a library client hides (the negotiated extension, compressed frames)
+    and can stop reading on purpose."""
 
-    def __init__(self, url: str, timeout: float = 5.0):
-        resp, self.ws = websocket_upgrade(url)
+    def __init__(self, url: str, timeout: float = 5.0,
+                 extensions: Optional[str] = None):
+        resp, self.ws = websocket_upgrade(url, extensions=extensions)
         assert self.ws is not None, resp.brief()
+        self.deflate = bool(resp.values('Sec-WebSocket-Extensions'))
         self.timeout = timeout
+        self._acks = 0
 
     def connect(self) -> str:
         """Socket.IO connect; returns the instance named in `welcome`."""
@@ -161,6 +182,34 @@ class WebSocketSession:
             if message.startswith('42'):
                 return json.loads(message[2:])[1]['instance']
         raise AssertionError('no welcome')
+
+    def emit(self, event: str, data, compress: bool = False):
+        self.ws.send('42' + json.dumps([event, data]), compress=compress)
+
+    def call(self, event: str, data) -> dict:
+        """Emit with an ack id and return the ack (skipping other packets)."""
+        self._acks += 1
+        prefix = f'43{self._acks}'
+        self.ws.send(f'42{self._acks}' + json.dumps([event, data]))
+        for _ in range(100):
+            message = self.ws.recv(self.timeout)
+            if message.startswith(prefix + '['):
+                return json.loads(message[len(prefix):])[0]
+        raise AssertionError(f'no ack for {event}')
+
+    def messages(self, count: int) -> List[Tuple[bool, dict]]:
+        """The next `count` `message` events: (came compressed, payload).
+        Pings are answered, other packets skipped."""
+        out = []
+        for _ in range(count * 4 + 10):
+            if len(out) == count:
+                break
+            compressed, text = self.ws.message(self.timeout)
+            if text == '2':
+                self.ws.send('3')
+            elif text.startswith('42["message"'):
+                out.append((compressed, json.loads(text[2:])[1]))
+        return out
 
     def close(self):
         self.ws.close()
