@@ -56,10 +56,11 @@ help: ## Show this help
 ##@ Setup
 
 .PHONY: deps install
-deps: ## Install nginx and redis-server (Debian packages) if missing
+deps: ## Install nginx, redis-server and strace (Debian packages) if missing
 	@missing=""; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v strace >/dev/null 2>&1 || missing="$$missing strace"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -6,10 +6,23 @@ import zlib
 from typing import List, Optional, Union
 
 from app.greenio import Green
-from app.websocket import (CLOSE_BAD_DATA, CLOSE_NORMAL, CLOSE_PROTOCOL,
-                           CLOSE_TOO_BIG, DEFLATE_TAIL, OP_BINARY, OP_CLOSE,
-                           OP_CONT, OP_PING, OP_PONG, OP_TEXT, RECV_SIZE,
-                           ProtocolError, frame, unmask)
+from app.websocket import (
+    CLOSE_BAD_DATA,
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL,
+    CLOSE_TOO_BIG,
+    DEFLATE_TAIL,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    RECV_SIZE,
+    ProtocolError,
+    frame,
+    unmask,
+)
 
 
 class Flusher:
@@ -21,7 +34,7 @@ class Flusher:
 
     def __init__(self, green: Green):
         self.green = green
-        self.dirty: List['WebSocket'] = []
+        self.dirty: List[WebSocket] = []
 
     def mark(self, ws: 'WebSocket'):
         if not self.dirty:
@@ -176,28 +189,19 @@ class WebSocket:
         while True:
             fin, rsv1, op, payload = self._read_frame(size)
             if op >= OP_CLOSE:
-                if op == OP_CLOSE:
-                    if not self.closing:
-                        self.close(CLOSE_NORMAL)
-                        self.flush()
-                    raise EOFError
-                if op == OP_PING:
-                    self.write(frame(payload, OP_PONG))
+                self._control(op, payload)
                 continue
             if op == OP_CONT:
-                if opcode is None:
-                    raise ProtocolError(CLOSE_PROTOCOL, 'continuation frame '
-                                        'without a message')
-                if rsv1:
-                    raise ProtocolError(CLOSE_PROTOCOL, 'RSV1 on a '
+                if opcode is None or rsv1:
+                    raise ProtocolError(CLOSE_PROTOCOL, 'unexpected '
                                         'continuation frame')
+            elif opcode is not None:
+                raise ProtocolError(CLOSE_PROTOCOL, 'new message inside a '
+                                    'fragmented one')
+            elif rsv1 and not self.deflate_wbits:
+                raise ProtocolError(CLOSE_PROTOCOL, 'RSV1 without '
+                                    'permessage-deflate')
             else:
-                if opcode is not None:
-                    raise ProtocolError(CLOSE_PROTOCOL, 'new message inside '
-                                        'a fragmented one')
-                if rsv1 and not self.deflate_wbits:
-                    raise ProtocolError(CLOSE_PROTOCOL, 'RSV1 without '
-                                        'permessage-deflate')
                 opcode, compressed = op, rsv1
             parts.append(payload)
             size += len(payload)
@@ -213,6 +217,15 @@ class WebSocket:
         except UnicodeDecodeError:
             raise ProtocolError(CLOSE_BAD_DATA, 'text frame is not '
                                 'UTF-8') from None
+
+    def _control(self, opcode: int, payload: bytes):
+        if opcode == OP_PING:
+            self.write(frame(payload, OP_PONG))
+        elif opcode == OP_CLOSE:
+            if not self.closing:
+                self.close(CLOSE_NORMAL)
+                self.flush()
+            raise EOFError
 
     def _read_frame(self, size_so_far: int):
         b0, b1 = self._read(2)

@@ -144,7 +144,7 @@ def _load():
     except ConfigError as exc:
         # gunicorn would print a traceback; one sentence is what helps.
         print(f'config error: {exc}', file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None
 
 
 application = create_app(_load())

@@ -14,8 +14,14 @@ import pytest
 import redis
 import socketio
 
-from tests.support import (ALLOWED_ORIGIN, BROWSER_OFFER, Client,
-                           WebSocketSession, local_cluster, offered)
+from tests.support import (
+    ALLOWED_ORIGIN,
+    BROWSER_OFFER,
+    Client,
+    WebSocketSession,
+    local_cluster,
+    offered,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_CLIENT = ROOT / 'tests' / 'node' / 'broadcast.mjs'
