@@ -50,6 +50,7 @@ class Settings:
     ws_compression: bool
     ws_compression_threshold: int
     max_client_buffer_bytes: int
+    worker_connections: int
 
     @property
     def cors_wildcard(self) -> bool:
@@ -227,6 +228,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         ws_compression_threshold=_int(env, 'WS_COMPRESSION_THRESHOLD', 1024,
                                       0, 100_000_000, ' bytes'),
         max_client_buffer_bytes=max_buffer,
+        # Concurrent requests (gunicorn) and, separately, WebSocket sessions
+        # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
+        # clients long before the kit's 10,000-client target.
+        worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
     )
 
 

@@ -2,10 +2,13 @@
 
 python-engineio gives every WebSocket client a writer greenlet fed by a queue,
 plus a greenlet per ping, and frames (and, if the client offered it,
-compresses) every packet once per recipient. Here a WebSocket session has one
-greenlet, its reader; packets are framed once and queued on the connection
-(app/connection.py); one loop pings every session. Long-polling sessions keep
-python-engineio's own path.
+compresses) every packet once per recipient; the session also keeps the whole
+upgrade request alive, since its reader is the request's greenlet. Here a
+WebSocket session has one short greenlet, its reader, on its own descriptor,
+and the request that brought it ends; packets are framed once and queued on the
+connection (app/connection.py); one loop pings every session. Long-polling
+sessions keep python-engineio's own path. bench/results/memory-breakdown.md
+has what each of these saves.
 """
 import time
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from app.websocket import HandshakeError, handshake_response
 
 # How often the ping loop looks for sessions whose ping is due.
 PING_TICK = 0.5
+# What a session's environ keeps once its request is over (see slim_environ).
+ENVIRON_TYPES = (str, int, float, bool, tuple)
 
 
 class Handled:
@@ -34,6 +39,37 @@ class Handled:
 HANDLED = Handled()
 
 
+def slim_environ(environ: dict) -> dict:
+    """The request's plain values (headers, addresses, query string), without
+    the objects (input stream, socket) that would keep the request alive for
+    the session's lifetime. python-socketio keeps this for `get_environ()`."""
+    return {k: v for k, v in environ.items() if isinstance(v, ENVIRON_TYPES)}
+
+
+class DrainedQueue:
+    """The packet queue of a session that moved to WebSocket: nothing goes
+    through it any more, so one shared, always-empty object replaces the
+    queue, event and deques python-engineio gives every session."""
+
+    def __init__(self, empty_exception):
+        self.empty_exception = empty_exception
+
+    def put(self, item):
+        pass
+
+    def get(self, block=True, timeout=None):
+        raise self.empty_exception()
+
+    def empty(self) -> bool:
+        return True
+
+    def task_done(self):
+        pass
+
+    def join(self):
+        pass
+
+
 @dataclass(frozen=True)
 class DataPlane:
     """What the WebSocket transport of one instance needs."""
@@ -43,6 +79,7 @@ class DataPlane:
     compression_threshold: int
     max_message: int
     max_client_buffer: int
+    max_websockets: int
 
 
 class KitSocket(Socket):
@@ -78,23 +115,36 @@ class KitSocket(Socket):
     def _upgrade_websocket(self, environ, start_response):
         if self.upgraded:
             raise OSError('Socket has been upgraded already')
-        plane: DataPlane = self.server.plane
+        server: KitEngineServer = self.server
+        plane = server.plane
         try:
+            if server.websockets >= plane.max_websockets:
+                raise HandshakeError('WORKER_CONNECTIONS WebSocket sessions '
+                                     'reached on this instance')
             response, deflate = handshake_response(environ, plane.compression)
         except HandshakeError as exc:
             if not self.connected:
                 self.close(abort=True)
-            return self.server._bad_request(str(exc))
-        sock = environ['gunicorn.socket']
+            return server._bad_request(str(exc))
+        sock = plane.green.adopt(environ['gunicorn.socket'])
         ws = WebSocket(sock, plane.green, plane.flusher,
                        max_message=plane.max_message,
                        max_buffer=plane.max_client_buffer, deflate=deflate)
         sock.sendall(response)
+        server.websockets += 1
+        plane.green.spawn(self._run, ws)
+        return HANDLED
+
+    def _run(self, ws: WebSocket):
+        """The session's reader greenlet, for as long as the client stays."""
         try:
             self._serve(ws)
         finally:
             ws.finish()
-        return HANDLED
+            ws.sock.close()
+            self.server.websockets -= 1
+            if self.closed:
+                self.server.sockets.pop(self.sid, None)
 
     def _serve(self, ws: WebSocket):
         if self.connected and not self._probe(ws):
@@ -111,6 +161,7 @@ class KitSocket(Socket):
                 ws.send(pkt.encode())
         self.upgraded, self.upgrading = True, False
         self.ws = ws
+        self.queue = self.server.drained_queue
         while not self.closed:
             data = ws.receive()
             if data is None:
@@ -150,9 +201,11 @@ class KitEngineServer(engineio.Server):
     instance_name = 'app'
     plane: Optional[DataPlane] = None
     _pinger = None
+    websockets = 0  # live WebSocket sessions
 
     def use(self, instance_name: str, plane: DataPlane):
         self.instance_name, self.plane = instance_name, plane
+        self.drained_queue = DrainedQueue(self.get_queue_empty_exception())
 
     def generate_id(self):
         return f'{self.instance_name}.{super().generate_id()}'
@@ -187,7 +240,8 @@ class KitEngineServer(engineio.Server):
                 self.ping_interval + self.ping_interval_grace_period) * 1000,
             'maxPayload': self.max_http_buffer_size,
         }))
-        ret = self._trigger_event('connect', sid, environ, run_async=False)
+        ret = self._trigger_event('connect', sid, slim_environ(environ),
+                                  run_async=False)
         if ret is not None and ret is not True:
             del self.sockets[sid]
             return self._unauthorized(ret or None)

@@ -21,13 +21,16 @@ class Green:
             self._spawn, self.sleep = eventlet.spawn, eventlet.sleep
             self._call_soon = lambda fn: hubs.get_hub().schedule_call_global(0, fn)
             self._kill = lambda gt: gt.kill()
+            from eventlet.green import socket as green_socket
         elif worker_class == 'gevent':
             import gevent
             self._spawn, self.sleep = gevent.spawn, gevent.sleep
             self._call_soon = lambda fn: gevent.get_hub().loop.run_callback(fn)
             self._kill = lambda g: g.kill(block=False)
+            from gevent import socket as green_socket
         else:
             raise ValueError(f'unsupported worker class {worker_class!r}')
+        self._socket_class = green_socket.socket
 
     def spawn(self, fn, *args):
         return self._spawn(fn, *args)
@@ -41,6 +44,11 @@ class Green:
 
     def kill(self, greenlet):
         self._kill(greenlet)
+
+    def adopt(self, sock):
+        """A green socket of our own on a duplicate of sock's descriptor: the
+        connection outlives the request that brought it (see app/engine.py)."""
+        return self._socket_class(fileno=os.dup(sock.fileno()))
 
     def raw_socket(self, sock) -> socket.socket:
         """The non-blocking OS-level socket behind a green socket.

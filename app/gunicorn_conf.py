@@ -19,9 +19,7 @@ bind = [_settings.bind]
 # the balancer pins each session to an instance, not to a worker inside it.
 workers = 1
 worker_class = _settings.worker_class
-# Concurrent clients per instance (eventlet/gevent greenlets); the default of
-# 1000 would refuse clients long before the kit's 10,000-client target.
-worker_connections = 20000
+worker_connections = _settings.worker_connections
 timeout = 30
 graceful_timeout = 5
 keepalive = 75

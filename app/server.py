@@ -106,7 +106,8 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         compression=settings.ws_compression,
         compression_threshold=settings.ws_compression_threshold,
         max_message=settings.max_payload_bytes,
-        max_client_buffer=settings.max_client_buffer_bytes)
+        max_client_buffer=settings.max_client_buffer_bytes,
+        max_websockets=settings.worker_connections)
     if client_manager is not None:
         client_manager.compression_threshold = plane.compression_threshold
     sio = InstanceServer(

@@ -102,8 +102,6 @@ class InstanceApp:
         self.sio = sio
         self.routes = HttpRoutes(settings)
         self.prefix = settings.socketio_path + '/'
-        self.wsgi = socketio.WSGIApp(sio, self.routes,
-                                     socketio_path=settings.socketio_path.lstrip('/'))
 
     def drain(self):
         """Refuse new sessions and drop the current ones (on SIGTERM)."""
@@ -118,10 +116,15 @@ class InstanceApp:
                          {'error': 'instance is stopping',
                           'instance': self.routes.settings.instance_name},
                          [('Retry-After', '1')])
-        result = self.wsgi(environ, start_response)
+        if not environ.get('PATH_INFO', '').startswith(self.prefix):
+            return self.routes(environ, start_response)
+        # Straight to Engine.IO: socketio.WSGIApp's middleware would define a
+        # class per request (engineio.middleware's `Input`), which the
+        # session's environ would then keep alive.
+        result = self.sio.handle_request(environ, start_response)
         if result is HANDLED:
-            # A WebSocket connection that is over: its socket was the
-            # WebSocket's, so gunicorn must close it without a response.
+            # The WebSocket took the connection over (on its own descriptor):
+            # gunicorn must close its copy without writing a response.
             raise StopIteration
         return result
 
