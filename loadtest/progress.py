@@ -2,7 +2,7 @@
 import sys
 import time
 
-from loadtest.worker import (P_CONNECTED, P_CPU, P_FAILED, P_RECEIVED,
+from loadtest.meter import (P_CONNECTED, P_CPU, P_FAILED, P_RECEIVED,
                              P_RECONNECTED, P_SENT, PROGRESS_SLOTS)
 
 

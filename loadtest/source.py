@@ -15,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import socket
 import struct
 import sys
 import time
@@ -24,7 +25,8 @@ from loadtest.deflate import TAIL, deflate_message, negotiated
 
 GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 BATCH_PER_SENDER = 20       # frames per sender in one write to every connection
-HIGH_WATER = 256 * 1024     # bytes queued per connection before the source waits
+HIGH_WATER = 64 * 1024      # bytes queued per connection before the source waits
+KERNEL_SNDBUF = 64 * 1024
 
 
 def frame(payload: bytes, rsv1: bool = False) -> bytes:
@@ -67,6 +69,10 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         transport.set_write_buffer_limits(high=HIGH_WATER)
+        # A small kernel buffer keeps the source from running far ahead of
+        # the reader, so the latencies it sees stay those of a live stream.
+        transport.get_extra_info('socket').setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SNDBUF)
 
     def pause_writing(self):
         self.drained = asyncio.get_running_loop().create_future()
