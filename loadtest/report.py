@@ -30,6 +30,19 @@ def summary_rows(result: dict) -> List[tuple]:
              ('connect latency ms p50/p99/max',
               '/'.join(_fmt(c['connect_latency_ms'][k]) for k in ('p50', 'p99', 'max'))),
              ('connect errors', _fmt(c['errors']) or '0')]
+    z = result.get('compression')
+    if z:
+        rows.append(('permessage-deflate offered / negotiated',
+                     f"{'yes' if z['offered'] else 'no'} / {z['negotiated']} of "
+                     f"{z['websocket_connections']} WebSockets"))
+    s = result.get('selftest')
+    if s:
+        rows += [('selftest ceiling', f"{s['messages_per_second']:,} messages/s received "
+                  f"by one generator process at {s['cpu_fraction']:.0%} of a core "
+                  f"({s['clients']} clients, compression negotiated on "
+                  f"{s['compression_negotiated']})"),
+                 ('selftest minimum', f"{s['min_rate']:,.0f} messages/s: "
+                  f"{'passed' if s['passed'] else 'FAILED'}")]
     d = result.get('delivery')
     if d:
         rows += [('broadcasts sent / acked', f"{d['sent']} / {d['acked']}"),
@@ -64,6 +77,7 @@ def summary_rows(result: dict) -> List[tuple]:
     if s:
         rows.append(('restored; new clients landed',
                      'restore failed' if 'error' in s else _fmt(s['probe_landed'])))
+    rows += slow_consumer_rows(result.get('slow_consumer'))
     m = result.get('ramp')
     if m:
         rows.append(('still connected after hold', _fmt(m['still_connected'])))
@@ -91,6 +105,30 @@ def summary_rows(result: dict) -> List[tuple]:
         rows.append(('PROBLEM', p))
     for w in result.get('warnings', []):
         rows.append(('warning', w))
+    return rows
+
+
+def slow_consumer_rows(sc) -> List[tuple]:
+    if not sc:
+        return []
+    rows = []
+    for label, key in (('without', 'baseline'), ('with', 'with_slow_consumer')):
+        w = sc[key]
+        rows.append((f'others {label} the slow consumer: ratio, p50/p99 ms',
+                     f"{_fmt(w['delivery_ratio'])}, {_fmt(w['latency_ms']['p50'])}/"
+                     f"{_fmt(w['latency_ms']['p99'])}"))
+    rows.append(('p99 change with the slow consumer', '-' if sc['p99_change'] is None
+                 else f"{sc['p99_change']:+.0%}"))
+    rows.append(('slow consumer (on instance)', f"{sc['slow_instance']}: "
+                 f"{sc['slow_socket_read_after']['ended']}, socket "
+                 f"{sc['slow_socket_at_end']['state']} with "
+                 f"{_fmt(sc['slow_socket_at_end']['unread_bytes'])} bytes unread"))
+    timeline = sc['rss_timeline']
+    if timeline:
+        first, last = timeline[0]['rss_mib'], timeline[-1]['rss_mib']
+        peak = {n: max(s['rss_mib'].get(n, 0) for s in timeline) for n in first}
+        rows.append(('instance RSS MiB first/peak/last', ', '.join(
+            f'{n} {first[n]}/{peak[n]}/{last.get(n, "-")}' for n in first)))
     return rows
 
 
