@@ -12,62 +12,19 @@ The server pings and this client answers pong. Nothing falls back silently.
 """
 import asyncio
 import random
-from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 import aiohttp
 from picows import WSError
 
 from loadtest import protocol as p
+from loadtest.handler import ClientConfig, ConnectError, Handler
 from loadtest.polling import Polling, PollingError, error_name
 from loadtest.state import ClientState
 from loadtest.websocket import HandshakeRefused, WebSocket, open_websocket
 
 MESSAGE_PREFIX = b'42["message",'
 TRANSPORT_ERRORS = (WSError, OSError, aiohttp.ClientError, p.ProtocolError, PollingError)
-
-
-class ConnectError(RuntimeError):
-    """One connection attempt failed; the message says how (HTTP status...)."""
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    url: str = 'http://127.0.0.1:8080'
-    path: str = '/socket.io'
-    origin: Optional[str] = 'http://localhost:8081'
-    transport: str = 'websocket'
-    offer_deflate: bool = True
-    connect_timeout: float = 10.0
-    reconnect: bool = False
-    reconnect_delay: float = 0.5
-    reconnect_delay_max: float = 2.0
-    reconnect_attempts: int = 60
-
-    def endpoint(self, transport: str, sid: Optional[str] = None) -> str:
-        url = f'{self.url.rstrip("/")}{self.path}/?EIO=4&transport={transport}'
-        return f'{url}&sid={sid}' if sid else url
-
-    @property
-    def headers(self) -> Dict[str, str]:
-        return {'Origin': self.origin} if self.origin else {}
-
-
-class Handler:
-    """What a scenario hears from its clients. Callbacks are synchronous and
-    must be quick: they run inside the connection's read callback."""
-
-    def on_welcome(self, client: 'Client', data: dict):
-        pass
-
-    def on_broadcast(self, client: 'Client', packet: bytes):
-        """A `42["message",...]` packet, undecoded (the hot path)."""
-
-    def on_disconnect(self, client: 'Client', reason: str):
-        pass
-
-    def on_reconnect_failed(self, client: 'Client', error: str):
-        pass
 
 
 class Client:
@@ -270,8 +227,8 @@ class Client:
             self._lost('server disconnect')
 
     def _expect(self, what: str) -> asyncio.Future:
-        fut = self._waiting[what] = asyncio.get_running_loop().create_future()
-        return fut
+        self._waiting[what] = asyncio.get_running_loop().create_future()
+        return self._waiting[what]
 
     def _resolve(self, what: str, value):
         fut = self._waiting.pop(what, None)

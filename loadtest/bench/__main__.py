@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         only = set(args.only.split(','))
         results = Results({'command': shlex.join(['python', '-m', 'loadtest.bench', *argv]),
                            'started': time.time(), 'clusters': {},
-                           'options': {k: v for k, v in vars(args).items()}})
+                           'options': dict(vars(args))})
         if only >= set(SECTIONS) - {'compose'}:
             # A full run replaces the whole record: no stale step survives it.
             for old in results_dir.glob('*.*'):

@@ -13,8 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from loadtest.client import Client, ClientConfig, ConnectError, Handler
 from loadtest.cli import EXIT_TRANSPORT, main
+from loadtest.client import Client, ClientConfig, ConnectError, Handler
 from loadtest.control import Controller
 from tests.support import free_port, http_request
 
