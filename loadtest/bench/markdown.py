@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import List
 
 from loadtest.bench.results import Results
+from loadtest.report import slow_consumer_rows
 
 
 def _ms(v):
@@ -149,16 +150,24 @@ def compose(res: Results) -> List[str]:
     return lines + ['']
 
 
-def hold(res: Results) -> List[str]:
-    r = res.one('hold')
+def _single(res: Results, section: str, title: str):
+    """The one run of a section and the lines that open its section; no run,
+    no lines; a failed run, its error."""
+    r = res.one(section)
     if r is None:
-        return []
-    lines = ['## WebSocket clients held (memory per connection)', '']
+        return None, []
+    lines = [f'## {title}', '']
     if 'error' in r:
-        return lines + [f'Not measured: {r["error"]}', '']
+        return None, lines + [f'Not measured: {r["error"]}', '']
+    return r, lines + [f'Command: `{r["command"]}`', '']
+
+
+def hold(res: Results) -> List[str]:
+    r, lines = _single(res, 'hold', 'WebSocket clients held (memory per connection)')
+    if r is None:
+        return lines
     c = r['connect']
-    lines += [f'Command: `{r["command"]}`', '',
-              f'- Connected **{c["connected"]:,} of {c["attempted"]:,}**; '
+    lines += [f'- Connected **{c["connected"]:,} of {c["attempted"]:,}**; '
               f'{r["ramp"]["still_connected"]:,} still connected after '
               f'{r["ramp"]["held_after_s"]:g} s. Errors: {c["errors"] or "none"}. '
               f'permessage-deflate negotiated on {r["compression"]["negotiated"]:,}.',
@@ -175,16 +184,11 @@ def hold(res: Results) -> List[str]:
 
 
 def slow(res: Results) -> List[str]:
-    r = res.one('slow')
+    r, lines = _single(res, 'slow', 'A slow consumer in the room')
     if r is None:
-        return []
-    lines = ['## A slow consumer in the room', '']
-    if 'error' in r:
-        return lines + [f'Not measured: {r["error"]}', '']
-    from loadtest.report import slow_consumer_rows
+        return lines
     sc = r['slow_consumer']
-    lines += [f'Command: `{r["command"]}`', '',
-              f'{r["config"]["clients"]:,} clients receive for {r["config"]["duration"]:g} s, '
+    lines += [f'{r["config"]["clients"]:,} clients receive for {r["config"]["duration"]:g} s, '
               f'then again for as long with one more member that joined over a bare '
               f'socket and never read.', '', '| | |', '|---|---|']
     lines += [f'| {k} | {v} |' for k, v in slow_consumer_rows(sc)]
