@@ -1,10 +1,7 @@
 """What a client is told (ClientConfig) and what it tells (Handler), and how
 a connection attempt fails (ConnectError)."""
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Optional
-
-if TYPE_CHECKING:
-    from loadtest.client import Client
+from typing import Dict, Optional
 
 
 class ConnectError(RuntimeError):
@@ -37,14 +34,14 @@ class Handler:
     """What a scenario hears from its clients. Callbacks are synchronous and
     must be quick: they run inside the connection's read callback."""
 
-    def on_welcome(self, client: 'Client', data: dict):
+    def on_welcome(self, client, data: dict):
         pass
 
-    def on_broadcast(self, client: 'Client', packet: bytes):
+    def on_broadcast(self, client, packet: bytes):
         """A `42["message",...]` packet, undecoded (the hot path)."""
 
-    def on_disconnect(self, client: 'Client', reason: str):
+    def on_disconnect(self, client, reason: str):
         pass
 
-    def on_reconnect_failed(self, client: 'Client', error: str):
+    def on_reconnect_failed(self, client, error: str):
         pass

@@ -3,6 +3,8 @@ who is connected where over time."""
 import asyncio
 import time
 
+from loadtest.stats import Histogram
+
 SAMPLE_EVERY = 0.1   # seconds between timeline samples
 # Progress slots per worker in the shared array (progress.py reads them).
 P_CONNECTED, P_FAILED, P_RECEIVED, P_SENT, P_CPU, P_RECONNECTED = range(6)
@@ -28,7 +30,6 @@ class Sampler:
     timeline, and the progress slots of this worker in the shared array."""
 
     def __init__(self, worker, progress, base: int):
-        from loadtest.stats import Histogram
         self.worker, self.progress, self.base = worker, progress, base
         self.loop_lag = Histogram()
         self.timeline = []
