@@ -60,8 +60,8 @@ class Config:
     probe_clients: int = opt(12, 'reconnect: fresh clients that check the restored instance')
     hold: float = opt(5.0, 'ramp: seconds to hold the clients before reading RSS')
     rss_every: float = opt(1.0, 'slow-consumer: seconds between RSS readings')
-    min_rate: float = opt(150_000.0, 'selftest: messages/s one generator process must '
-                          'receive, or the selftest fails')
+    min_rate: float = opt(150_000.0, 'selftest: messages per second of CPU one generator '
+                          'process must take, or the selftest fails')
     max_cpu: float = opt(0.85, 'generator CPU (fraction of a core per process) above '
                          'which the result is invalid')
     max_lag_ms: float = opt(50.0, 'generator event-loop lag (p99, ms) above which the '

@@ -4,8 +4,11 @@ A separate process (loadtest/source.py) accepts the clients on a free
 loopback port and writes ready-made broadcast frames to all of them as fast
 as they are read. One generator process receives them through the same
 client and bookkeeping as a real run. It prints the messages per second it
-received and the fraction of a core it used, and fails (exit 1) under
---min-rate. The source accepts permessage-deflate when the clients offer it
+received, the fraction of a core it used, and their quotient: messages per
+second of its CPU, which is what one core of generator takes. It fails (exit
+1) when that is under --min-rate. The quotient, not the raw rate, is judged:
+when the source (or another tenant of the machine) is the slower side, the
+generator idles part of the time and the raw rate says nothing about it. The source accepts permessage-deflate when the clients offer it
 (the default), so `--compression off` measures the plain ceiling.
 """
 import contextlib
@@ -81,16 +84,17 @@ def run(r: Run):
     # Recorded, not checked: a saturated generator is what this measures.
     r.result['generator_cpu'] = {'send window': [round(worker['send_cpu'], 3)]}
     rate = worker['received_in_window'] / worker['window_seconds']
+    per_cpu = rate / worker['send_cpu'] if worker['send_cpu'] else 0.0
     r.result['selftest'] = {
         'messages_per_second': round(rate), 'cpu_fraction': round(worker['send_cpu'], 3),
+        # Under a full core the source, not the generator, set the pace: what
+        # one core of the generator would take, at the cost measured.
+        'messages_per_cpu_second': round(per_cpu),
         'window_seconds': round(worker['window_seconds'], 3),
         'clients': r.result['connect']['connected'],
         'compression_negotiated': r.result['compression']['negotiated'],
         'source': {k: v for k, v in blast.items() if k != 'sent'},
-        'min_rate': cfg.min_rate, 'passed': rate >= cfg.min_rate}
-    r.log(f'selftest ceiling: {rate:,.0f} messages/s received by one generator process '
-          f'at {worker["send_cpu"]:.0%} of a core (compression negotiated on '
-          f'{r.result["compression"]["negotiated"]} of {r.result["connect"]["connected"]})')
-    if rate < cfg.min_rate:
-        r.result['failed'] = (f'the generator received {rate:,.0f} messages/s, under '
-                              f'--min-rate {cfg.min_rate:,.0f}')
+        'min_rate': cfg.min_rate, 'passed': per_cpu >= cfg.min_rate}
+    if per_cpu < cfg.min_rate:
+        r.result['failed'] = (f'one core of generator takes {per_cpu:,.0f} messages/s, '
+                              f'under --min-rate {cfg.min_rate:,.0f}')
