@@ -24,7 +24,8 @@ import zlib
 from loadtest.deflate import TAIL, deflate_message, negotiated
 
 GUID = b'258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-BATCH_PER_SENDER = 1       # frames per sender in one write: one broadcast round, as a server fans out
+# Frames per sender in one write: one broadcast round, as a server fans out.
+BATCH_PER_SENDER = 1
 HIGH_WATER = 64 * 1024      # bytes queued per connection before the source waits
 KERNEL_SNDBUF = 64 * 1024
 

@@ -8,8 +8,9 @@ received, the fraction of a core it used, and their quotient: messages per
 second of its CPU, which is what one core of generator takes. It fails (exit
 1) when that is under --min-rate. The quotient, not the raw rate, is judged:
 when the source (or another tenant of the machine) is the slower side, the
-generator idles part of the time and the raw rate says nothing about it. The source accepts permessage-deflate when the clients offer it
-(the default), so `--compression off` measures the plain ceiling.
+generator idles part of the time and the raw rate says nothing about it.
+The source accepts permessage-deflate when the clients offer it (the
+default), so `--compression off` measures the plain ceiling.
 """
 import contextlib
 import dataclasses
