@@ -58,7 +58,7 @@ class Receiver(Handler):
         self.reset()
 
     def reset(self):
-        self.received = self.duplicates = self.out_of_order = self.bad = 0
+        self.received = self.duplicates = self.out_of_order = 0
         self.same, self.cross = Histogram(), Histogram()
         self.last_recv: Optional[float] = None
 

@@ -108,10 +108,6 @@ class WebSocket:
                 transport.send_close()
             transport.disconnect()
 
-    @property
-    def closed(self) -> bool:
-        return self.transport.is_disconnected
-
 
 async def open_websocket(url: str, headers: dict, offer_deflate: bool,
                          timeout: float) -> WebSocket:
