@@ -66,7 +66,8 @@ async def picows_clients(url, n, headers, counter):
                     counter[0] += 1
     conns = []
     for _ in range(n):
-        transport, listener = await ws_connect(Listener, url, extra_headers=headers)
+        transport, listener = await ws_connect(Listener, url, extra_headers=headers,
+                                               use_aiofastnet=False)
         agreed = negotiated(transport.response.headers.get('Sec-WebSocket-Extensions'))
         listener.inflate = Inflater(agreed) if agreed else None
         transport.send(WSMsgType.TEXT, b'40')
