@@ -63,7 +63,7 @@ class Client:
             async with asyncio.timeout(self.config.connect_timeout):
                 if self.config.transport == 'websocket':
                     opened = self._expect('open')
-                    await self._attach(await self._open_ws(self.config.endpoint('websocket')))
+                    self._attach(await self._open_ws(self.config.endpoint('websocket')))
                     await opened
                     self._ws.send(p.encode_connect())
                 else:
@@ -115,7 +115,7 @@ class Client:
         return await open_websocket(url, self.config.headers, self.config.offer_deflate,
                                     self.config.connect_timeout)
 
-    async def _attach(self, ws: WebSocket):
+    def _attach(self, ws: WebSocket):
         """Make ws the connection's transport and route its messages here."""
         self._ws, self.transport, self.compressed = ws, 'websocket', ws.compressed
         generation = self._generation
@@ -167,7 +167,7 @@ class Client:
             async with asyncio.timeout(self.config.connect_timeout):
                 await probe
             # Switch before sending "5" so the poll loop stops issuing GETs.
-            await self._attach(ws)
+            self._attach(ws)
             ws.send(p.EIO_UPGRADE)
         except (TimeoutError, *TRANSPORT_ERRORS) as exc:
             self.transport, self._ws, self.compressed = 'polling', None, None
