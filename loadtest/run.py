@@ -15,7 +15,7 @@ from loadtest.pool import Pool, RunError, split
 from loadtest.progress import Progress
 
 
-def _get_json(url: str, timeout: float = 3.0):
+def get_json(url: str, timeout: float = 3.0):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read().decode())
@@ -26,13 +26,13 @@ def _get_json(url: str, timeout: float = 3.0):
 def cluster_shape(cfg: Config, controller: Controller) -> dict:
     """Which instances answer through the balancer, before the run."""
     base = cfg.url.rstrip('/')
-    status, body = _get_json(f'{base}/healthz')
+    status, body = get_json(f'{base}/healthz')
     shape = {'url': cfg.url, 'balancer_healthz': body if status == 200 else
              f'error: {body}', 'controller': controller.describe()}
     names = controller.instances() or [f'app{i}' for i in range(1, 33)]
     healthy = {}
     for name in names:
-        st, b = _get_json(f'{base}/_instance/{name}/healthz', 2)
+        st, b = get_json(f'{base}/_instance/{name}/healthz', 2)
         if st is None or st == 404:
             if not controller.instances():
                 break  # probing blindly: stop at the first unknown name

@@ -14,6 +14,7 @@ from loadtest.bench.markdown import write_markdown
 from loadtest.bench.results import Results
 from loadtest.bench.steps import Bench
 from loadtest.environment import ROOT
+from loadtest.run import get_json
 
 SECTIONS = ('sweep', 'hold', 'slow', 'reconnect', 'workers', 'compose')
 
@@ -95,9 +96,20 @@ def native_target(args, worker_class: str):
 
 @contextlib.contextmanager
 def running_target(url, kill_via, project):
+    status, body = get_json(f'{url.rstrip("/")}/healthz')
+    if status != 200:
+        raise SystemExit(f'bench: no cluster answers at {url}/healthz ({body}): start one '
+                         f'(make local / make up) or pass --start-native.')
     ctl = control.detect(kill_via, None, project)
     yield Target(url, ctl, f'{len(ctl.instances())} instances behind nginx at {url}, '
                            f'reached via {ctl.kind}')
+
+
+def remove_stale(results_dir: Path):
+    """A full run replaces the whole record: no step of an earlier run survives."""
+    for old in results_dir.glob('*.*'):
+        if old.suffix in ('.json', '.png'):
+            old.unlink()
 
 
 def run_all(args, bench: Bench, only):
@@ -106,6 +118,8 @@ def run_all(args, bench: Bench, only):
         running_target(args.url, args.kill_via, args.project)
     label = classes[0] if args.start_native else 'running'
     with main as target:
+        if only >= set(SECTIONS) - {'compose'}:
+            remove_stale(bench.results_dir)
         bench.results.meta['clusters'][label] = target.note
         if 'sweep' in only:
             bench.sweep(label, target)
@@ -137,15 +151,11 @@ def main(argv=None) -> int:
         results = Results({'command': shlex.join(['python', '-m', 'loadtest.bench', *argv]),
                            'started': time.time(), 'clusters': {},
                            'options': dict(vars(args))})
-        if only >= set(SECTIONS) - {'compose'}:
-            # A full run replaces the whole record: no stale step survives it.
-            for old in results_dir.glob('*.*'):
-                if old.suffix in ('.json', '.png'):
-                    old.unlink()
         try:
             run_all(args, Bench(args, results, results_dir), only)
         finally:
-            results.save(results_dir)
+            if results.runs:
+                results.save(results_dir)
     write_markdown(results, Path(args.markdown), Path(args.notes))
     print(f'wrote {args.markdown}')
     return 0
