@@ -3,6 +3,7 @@ saying what actually ran (machine, options, thresholds) from the records."""
 import time
 from pathlib import Path
 from typing import List
+from urllib.parse import urlsplit
 
 from loadtest.bench.results import Results
 from loadtest.report import slow_consumer_rows
@@ -40,6 +41,12 @@ def _busy(result):
     return f'{mc["busy_fraction"]:.0%}' if mc else '-'
 
 
+def _where(url: str) -> str:
+    host = urlsplit(url).hostname or ''
+    local = host == 'localhost' or host.startswith('127.') or host == '::1'
+    return 'on the same machine as the cluster' if local else f'driving {host}'
+
+
 def header(res: Results, base: Path) -> List[str]:
     started = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(res.meta['started']))
     results_dir = Path(res.meta['options']['out_dir']) / 'results'
@@ -66,7 +73,7 @@ def machine(res: Results) -> List[str]:
         f'{v["python-engineio"]}, gunicorn {v["gunicorn"]}, eventlet {v["eventlet"]}, '
         f'{v.get("nginx") or "nginx ?"}, {(v.get("redis_server") or "redis ?").split(" sha")[0]}.',
         f'- Load generator: picows {v.get("picows")} on uvloop {v.get("uvloop")}, '
-        f'{c["procs"]} process(es) on the same machine as the cluster; permessage-deflate '
+        f'{c["procs"]} process(es) {_where(c["url"])}; permessage-deflate '
         f'offered: {c["compression"]}. Every client counts delivery, duplicates and order; '
         f'latency is measured on every {c["latency_every"]}th client of a process.',
         f'- A run is invalid when a generator process uses more than {c["max_cpu"]:.0%} '
