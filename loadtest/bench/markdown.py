@@ -75,7 +75,7 @@ def machine(res: Results) -> List[str]:
         f'- Load generator: picows {v.get("picows")} on uvloop {v.get("uvloop")}, '
         f'{c["procs"]} process(es) {_where(c["url"])}; permessage-deflate '
         f'offered: {c["compression"]}. Every client counts delivery, duplicates and order; '
-        f'latency is measured on every {c["latency_every"]}th client of a process.',
+        f'latency is measured on one client in {c["latency_every"]} of each process.',
         f'- A run is invalid when a generator process uses more than {c["max_cpu"]:.0%} '
         f'of a core or its event loop runs callbacks more than {c["max_lag_ms"]:g} ms '
         f'late (p99). A step passes with delivery ratio 1.000, p99 under '

@@ -1,14 +1,11 @@
 """The client's framing against a real python-socketio server (no mocks).
 
-Each test talks to tests/loadtest/echo_server.py, a plain python-socketio
-eventlet server on a free loopback port that pings every second.
+Each test talks to tests/loadtest/echo_server.py (the `server` fixtures of
+conftest.py), a plain python-socketio eventlet server on a free loopback port
+that pings every second.
 """
 import asyncio
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,45 +13,6 @@ import pytest
 from loadtest.cli import EXIT_TRANSPORT, main
 from loadtest.client import Client, ClientConfig, ConnectError, Handler
 from loadtest.control import Controller
-from tests.support import free_port, http_request
-
-SERVER = Path(__file__).with_name('echo_server.py')
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(*extra):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SERVER), str(port), *extra],
-                            cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if http_request(url, path='/socket.io/?EIO=4&transport=polling',
-                            headers={'Origin': 'http://localhost:8081'},
-                            timeout=1).status == 200:
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError('echo server did not start')
-
-
-@pytest.fixture(scope='module')
-def server():
-    proc, url = _start()
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope='module')
-def polling_only_server():
-    proc, url = _start('polling-only')
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 class Recorder(Handler):
