@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ('aiohttp', 'python-socketio', 'python-engineio', 'eventlet',
+PACKAGES = ('picows', 'uvloop', 'aiohttp', 'python-socketio', 'python-engineio', 'eventlet',
             'gunicorn', 'redis', 'matplotlib', 'psutil', 'docker')
 
 

@@ -2,8 +2,15 @@
 import sys
 import time
 
-from loadtest.worker import (P_CONNECTED, P_CPU, P_FAILED, P_RECEIVED,
-                             P_RECONNECTED, P_SENT, PROGRESS_SLOTS)
+from loadtest.meter import (
+    P_CONNECTED,
+    P_CPU,
+    P_FAILED,
+    P_RECEIVED,
+    P_RECONNECTED,
+    P_SENT,
+    PROGRESS_SLOTS,
+)
 
 
 class Progress:

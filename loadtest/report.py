@@ -20,30 +20,70 @@ def _fmt(v):
 
 
 def summary_rows(result: dict) -> List[tuple]:
+    """The summary table's rows, one helper per part of the result."""
     rows = [('scenario', result['scenario']),
             ('valid', 'yes' if result.get('valid') else 'NO'),
             ('transport asked / got', f"{result['transport']['asked']} / "
              f"{_fmt(result['transport']['got'])}")]
+    rows += connect_rows(result) + selftest_rows(result.get('selftest'))
+    rows += delivery_rows(result.get('delivery')) + reconnect_rows(result)
+    rows += slow_consumer_rows(result.get('slow_consumer')) + ramp_rows(result.get('ramp'))
+    rows += cpu_rows(result)
+    rows += [('PROBLEM', p) for p in result.get('problems', [])]
+    rows += [('warning', w) for w in result.get('warnings', [])]
+    return rows
+
+
+def connect_rows(result: dict) -> List[tuple]:
     c = result['connect']
-    rows += [('clients connected', f"{c['connected']} of {c['attempted']}"),
-             ('clients per instance', _fmt(c['clients_per_instance'])),
-             ('connect latency ms p50/p99/max',
-              '/'.join(_fmt(c['connect_latency_ms'][k]) for k in ('p50', 'p99', 'max'))),
-             ('connect errors', _fmt(c['errors']) or '0')]
-    d = result.get('delivery')
-    if d:
-        rows += [('broadcasts sent / acked', f"{d['sent']} / {d['acked']}"),
-                 ('delivery ratio', f"{d['delivery_ratio']:.6f}" if
-                  d['delivery_ratio'] is not None else '-'),
-                 ('received / expected', f"{d['received']:,} / {d['expected']:,}"),
-                 ('duplicates / out of order', f"{d['duplicates']} / {d['out_of_order']}"),
-                 ('delivered msg/s', _fmt(d['delivered_per_second'])),
-                 ('same / cross-instance deliveries',
-                  f"{d['same_instance_deliveries']:,} / {d['cross_instance_deliveries']:,}")]
-        for k in ('all', 'same_instance', 'cross_instance'):
-            lat = d['latency_ms'][k]
-            rows.append((f'latency ms {k} p50/p90/p99/max',
-                         '/'.join(_fmt(lat[p]) for p in ('p50', 'p90', 'p99', 'max'))))
+    rows = [('clients connected', f"{c['connected']} of {c['attempted']}"),
+            ('clients per instance', _fmt(c['clients_per_instance'])),
+            ('connect latency ms p50/p99/max',
+             '/'.join(_fmt(c['connect_latency_ms'][k]) for k in ('p50', 'p99', 'max'))),
+            ('connect errors', _fmt(c['errors']) or '0')]
+    z = result.get('compression')
+    if z:
+        rows.append(('permessage-deflate offered / negotiated',
+                     f"{'yes' if z['offered'] else 'no'} / {z['negotiated']} of "
+                     f"{z['websocket_connections']} WebSockets"))
+    return rows
+
+
+def selftest_rows(s) -> List[tuple]:
+    if not s:
+        return []
+    return [('selftest ceiling', f"{s['messages_per_second']:,} messages/s received "
+             f"by one generator process at {s['cpu_fraction']:.0%} of a core "
+             f"({s['clients']} clients, compression negotiated on "
+             f"{s['compression_negotiated']})"),
+            ('selftest per CPU-second', f"{_fmt(s.get('messages_per_cpu_second'))} "
+             f"messages per second of the generator's CPU"),
+            ('selftest minimum', f"{s['min_rate']:,.0f} messages per CPU-second: "
+             f"{'passed' if s['passed'] else 'FAILED'}")]
+
+
+def delivery_rows(d) -> List[tuple]:
+    if not d:
+        return []
+    ratio = d['delivery_ratio']
+    rows = [('broadcasts sent / acked', f"{d['sent']} / {d['acked']}"),
+            ('delivery ratio', '-' if ratio is None else f'{ratio:.6f}'),
+            ('received / expected', f"{d['received']:,} / {d['expected']:,}"),
+            ('duplicates / out of order', f"{d['duplicates']} / {d['out_of_order']}"),
+            ('delivered msg/s', _fmt(d['delivered_per_second'])),
+            ('latency sampled on', f"{d.get('latency_sampled_members', '-')} of "
+             f"{d['members']} members"),
+            ('same / cross-instance deliveries (sampled)',
+             f"{d['same_instance_deliveries']:,} / {d['cross_instance_deliveries']:,}")]
+    for k in ('all', 'same_instance', 'cross_instance'):
+        lat = d['latency_ms'][k]
+        rows.append((f'latency ms {k} p50/p90/p99/max',
+                     '/'.join(_fmt(lat[p]) for p in ('p50', 'p90', 'p99', 'max'))))
+    return rows
+
+
+def reconnect_rows(result: dict) -> List[tuple]:
+    rows = []
     r = result.get('reconnect')
     if r:
         t = r['time_to_back_and_receiving_ms']
@@ -64,13 +104,22 @@ def summary_rows(result: dict) -> List[tuple]:
     if s:
         rows.append(('restored; new clients landed',
                      'restore failed' if 'error' in s else _fmt(s['probe_landed'])))
-    m = result.get('ramp')
-    if m:
-        rows.append(('still connected after hold', _fmt(m['still_connected'])))
-        for name, mem in m['memory'].items():
-            rows.append((f'{name} RSS MiB before/after, KiB/conn',
-                         f"{_fmt(mem['rss_before_mib'])} / {_fmt(mem['rss_after_mib'])}"
-                         f", {_fmt(mem['kib_per_connection'])}"))
+    return rows
+
+
+def ramp_rows(m) -> List[tuple]:
+    if not m:
+        return []
+    rows = [('still connected after hold', _fmt(m['still_connected']))]
+    for name, mem in m['memory'].items():
+        rows.append((f'{name} RSS MiB before/after, KiB/conn',
+                     f"{_fmt(mem['rss_before_mib'])} / {_fmt(mem['rss_after_mib'])}"
+                     f", {_fmt(mem['kib_per_connection'])}"))
+    return rows
+
+
+def cpu_rows(result: dict) -> List[tuple]:
+    rows = []
     for label, cpus in result.get('generator_cpu', {}).items():
         rows.append((f'generator CPU ({label})',
                      ' '.join(f'{c:.0%}' for c in cpus) + ' of a core per process'))
@@ -87,10 +136,30 @@ def summary_rows(result: dict) -> List[tuple]:
                      f"{mc['busy_fraction']:.0%} busy (user {mc.get('user', 0):.0%}, "
                      f"system {mc.get('system', 0):.0%}, softirq {mc.get('softirq', 0):.0%}, "
                      f"steal {mc.get('steal', 0):.0%})"))
-    for p in result.get('problems', []):
-        rows.append(('PROBLEM', p))
-    for w in result.get('warnings', []):
-        rows.append(('warning', w))
+    return rows
+
+
+def slow_consumer_rows(sc) -> List[tuple]:
+    if not sc:
+        return []
+    rows = []
+    for label, key in (('without', 'baseline'), ('with', 'with_slow_consumer')):
+        w = sc[key]
+        rows.append((f'others {label} the slow consumer: ratio, p50/p99 ms',
+                     f"{_fmt(w['delivery_ratio'])}, {_fmt(w['latency_ms']['p50'])}/"
+                     f"{_fmt(w['latency_ms']['p99'])}"))
+    rows.append(('p99 change with the slow consumer', '-' if sc['p99_change'] is None
+                 else f"{sc['p99_change']:+.0%}"))
+    rows.append(('slow consumer (on instance)', f"{sc['slow_instance']}: "
+                 f"{sc['slow_socket_read_after']['ended']}, socket "
+                 f"{sc['slow_socket_at_end']['state']} with "
+                 f"{_fmt(sc['slow_socket_at_end']['unread_bytes'])} bytes unread"))
+    timeline = sc['rss_timeline']
+    if timeline:
+        first, last = timeline[0]['rss_mib'], timeline[-1]['rss_mib']
+        peak = {n: max(s['rss_mib'].get(n, 0) for s in timeline) for n in first}
+        rows.append(('instance RSS MiB first/peak/last', ', '.join(
+            f'{n} {first[n]}/{peak[n]}/{last.get(n, "-")}' for n in first)))
     return rows
 
 

@@ -153,11 +153,3 @@ class SeqTracker:
         if self.gaps:
             got -= sum(1 for s in self.gaps if s < top and s not in unacked)
         return got
-
-    def missing_of(self, sent: int, unacked: set) -> List[int]:
-        """The acked sequence numbers this receiver never got (for plots and
-        gap reports); bounded by the sender's count."""
-        top = min(self.high + 1, sent)
-        missing = sorted(s for s in (self.gaps or ()) if s < top and s not in unacked)
-        missing.extend(s for s in range(max(top, 0), sent) if s not in unacked)
-        return missing

@@ -7,6 +7,7 @@ answer pong is dropped within the test, and it has no Redis: one instance.
 import sys
 
 import eventlet
+
 eventlet.monkey_patch()
 
 import socketio  # noqa: E402

@@ -1,59 +1,18 @@
 """The client's framing against a real python-socketio server (no mocks).
 
-Each test talks to tests/loadtest/echo_server.py, a plain python-socketio
-eventlet server on a free loopback port that pings every second.
+Each test talks to tests/loadtest/echo_server.py (the `server` fixtures of
+conftest.py), a plain python-socketio eventlet server on a free loopback port
+that pings every second.
 """
 import asyncio
-import subprocess
-import sys
-import time
-from pathlib import Path
+import json
 
 import aiohttp
 import pytest
 
-from loadtest.client import Client, ClientConfig, ConnectError, Handler
 from loadtest.cli import EXIT_TRANSPORT, main
+from loadtest.client import Client, ClientConfig, ConnectError, Handler
 from loadtest.control import Controller
-from tests.support import free_port, http_request
-
-SERVER = Path(__file__).with_name('echo_server.py')
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(*extra):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SERVER), str(port), *extra],
-                            cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if http_request(url, path='/socket.io/?EIO=4&transport=polling',
-                            headers={'Origin': 'http://localhost:8081'},
-                            timeout=1).status == 200:
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError('echo server did not start')
-
-
-@pytest.fixture(scope='module')
-def server():
-    proc, url = _start()
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope='module')
-def polling_only_server():
-    proc, url = _start('polling-only')
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 class Recorder(Handler):
@@ -63,8 +22,8 @@ class Recorder(Handler):
     def on_welcome(self, client, data):
         self.welcomes.append(data)
 
-    def on_message(self, client, data):
-        self.messages.append(data)
+    def on_broadcast(self, client, packet):
+        self.messages.append(json.loads(packet[2:])[1])
 
     def on_disconnect(self, client, reason):
         self.disconnects.append(reason)
@@ -75,7 +34,7 @@ def run(coro_fn, url, **cfg):
     async def go():
         rec = Recorder()
         async with aiohttp.ClientSession() as session:
-            client = Client(session, ClientConfig(url=url, connect_timeout=5, **cfg), rec)
+            client = Client(ClientConfig(url=url, connect_timeout=5, **cfg), rec, session)
             try:
                 return await coro_fn(client, rec, session)
             finally:
@@ -166,7 +125,80 @@ def test_cli_fails_loudly_on_transport_mismatch(polling_only_server, tmp_path):
                  'upgrade', '-c', '3', '-d', '1', '--drain', '0.5', '-q',
                  '--no-plots', '--out', str(tmp_path / 'r.json')], Controller())
     assert code == EXIT_TRANSPORT
-    import json
     result = json.loads((tmp_path / 'r.json').read_text())
     assert result['valid'] is False and result['transport']['got'] == {'polling': 3}
     assert 'TRANSPORT MISMATCH' in result['problems'][0]
+
+
+def _handshake_headers(**cfg) -> dict:
+    """The headers of the client's WebSocket upgrade request, as a bare TCP
+    server receives them (it then refuses the upgrade)."""
+    async def go():
+        seen = {}
+
+        async def serve(reader, writer):
+            head = await reader.readuntil(b'\r\n\r\n')
+            for line in head.decode().split('\r\n')[1:]:
+                if ':' in line:
+                    name, value = line.split(':', 1)
+                    seen[name.strip().lower()] = value.strip()
+            writer.write(b'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
+            await writer.drain()
+            writer.close()
+        server = await asyncio.start_server(serve, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        client = Client(ClientConfig(url=f'http://127.0.0.1:{port}', connect_timeout=5,
+                                     **cfg), Handler())
+        with pytest.raises(ConnectError, match='HTTP 400'):
+            await client.connect()
+        server.close()
+        return seen
+    return asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_offers_permessage_deflate_like_chrome_by_default():
+    headers = _handshake_headers()
+    assert headers['sec-websocket-extensions'] == \
+        'permessage-deflate; client_max_window_bits'
+    assert headers['origin'] == 'http://localhost:8081'
+
+
+def test_compression_off_offers_nothing():
+    assert 'sec-websocket-extensions' not in _handshake_headers(offer_deflate=False)
+
+
+@pytest.mark.parametrize('offer', [True, False])
+def test_compressed_frames_from_python_socketio_are_decoded(server, offer):
+    # python-engineio under eventlet accepts the offer and compresses every
+    # frame with context takeover: broadcasts after the first only decode
+    # with the connection's persistent decompressor.
+    async def body(client, rec, _):
+        await client.connect()
+        assert (await client.call('join', {'room': 'z'}))['ok']
+        for q in range(5):
+            await client.call('broadcast', {'room': 'z', 'data': {'s': 'a', 'q': q, 't': 1.0}})
+        for _ in range(50):
+            if len(rec.messages) == 5:
+                break
+            await asyncio.sleep(0.05)
+        return client.compressed, rec.messages, client.protocol_errors
+    compressed, messages, errors = run(body, server, offer_deflate=offer)
+    assert compressed is offer and errors == 0
+    assert [m['data']['q'] for m in messages] == list(range(5))
+
+
+@pytest.mark.parametrize('compression', ['on', 'off'])
+def test_selftest_short_run_prints_a_ceiling(tmp_path, capsys, compression):
+    # Behaviour only: a ceiling is measured and printed, and every frame the
+    # source wrote arrived once and in order. Speed is for the benchmark.
+    code = main(['selftest', '-c', '4', '-d', '1', '--drain', '1', '--min-rate', '0',
+                 '--compression', compression, '-q', '--no-plots',
+                 '--out', str(tmp_path / 'self.json')])
+    assert code == 0
+    assert 'selftest ceiling' in capsys.readouterr().out
+    result = json.loads((tmp_path / 'self.json').read_text())
+    assert result['selftest']['messages_per_second'] > 0
+    assert 0 < result['selftest']['cpu_fraction'] <= 1.5
+    assert result['compression']['negotiated'] == (4 if compression == 'on' else 0)
+    d = result['delivery']
+    assert d['delivery_ratio'] == 1.0 and d['duplicates'] == 0 and d['out_of_order'] == 0

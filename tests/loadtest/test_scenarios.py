@@ -86,3 +86,19 @@ def test_ramp(cluster, tmp_path):
     assert result['ramp']['still_connected'] == CLIENTS
     assert result['connect']['connect_latency_ms']['count'] == CLIENTS
     assert set(result['ramp']['memory']) == set(cluster.instances)
+
+
+def test_slow_consumer(cluster, tmp_path):
+    code, result = run(cluster, tmp_path, 'slow-consumer', '-s', '5', '-r', '20',
+                       '-d', '3', '--drain', '2', '--rss-every', '0.5')
+    assert code == EXIT_OK, result['problems']
+    check_common(result, cluster)
+    sc = result['slow_consumer']
+    assert sc['slow_instance'] in cluster.instances
+    # The other clients still get everything; the member that never reads is
+    # not counted among them.
+    assert sc['baseline']['delivery_ratio'] == 1.0
+    assert sc['with_slow_consumer']['delivery_ratio'] == 1.0
+    assert sc['with_slow_consumer']['latency_ms']['p99'] is not None
+    assert isinstance(sc['server_disconnected_slow_consumer'], bool)
+    assert sc['rss_timeline'] and sc['slow_socket_at_end']['state']
