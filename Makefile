@@ -11,9 +11,12 @@ include .run/env.mk
 	@$(PYTHON) scripts/dotenv.py .env --make >$@
 endif
 
-INSTANCES ?= 3
-HTTP_PORT ?= 8080
-PAGE_PORT ?= 8081
+# INSTANCES, HTTP_PORT and PAGE_PORT default to app/config.py's defaults.
+include .run/defaults.mk
+.run/defaults.mk: app/config.py scripts/dotenv.py
+	@mkdir -p .run
+	@$(PYTHON) -m app.config --defaults >.run/defaults.env
+	@$(PYTHON) scripts/dotenv.py .run/defaults.env --make >$@
 MODE ?= auto
 VENV ?= .venv
 PYTHON ?= python3

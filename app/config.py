@@ -9,6 +9,7 @@ sentence that names the variable and the fix.
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
@@ -273,8 +274,22 @@ def child_env(overrides: Mapping[str, str]) -> dict:
     return {**os.environ, **overrides}
 
 
+def topology_defaults() -> dict:
+    """The defaults the Makefile and the compose scripts need, as strings:
+    `python3 -m app.config --defaults` prints them as NAME=value lines, so
+    they are written here only."""
+    cluster = load_cluster({})
+    return {'INSTANCES': str(cluster.instances),
+            'HTTP_PORT': str(cluster.http_port),
+            'PAGE_PORT': str(cluster.page_port)}
+
+
 def main(argv=None) -> int:
-    """`python -m app.config`: check the environment, print one line."""
+    """`python -m app.config`: check the environment, print one line;
+    `--defaults`: print the topology defaults as NAME=value lines."""
+    if (argv if argv is not None else sys.argv[1:]) == ['--defaults']:
+        print('\n'.join(f'{k}={v}' for k, v in topology_defaults().items()))
+        return 0
     try:
         settings = load_settings()
         load_cluster()

@@ -1,5 +1,6 @@
 """What a client is told (ClientConfig) and what it tells (Handler), and how
 a connection attempt fails (ConnectError)."""
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -10,16 +11,29 @@ class ConnectError(RuntimeError):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    url: str = 'http://127.0.0.1:8080'
-    path: str = '/socket.io'
-    origin: Optional[str] = 'http://localhost:8081'
-    transport: str = 'websocket'
-    offer_deflate: bool = True
-    connect_timeout: float = 10.0
-    reconnect: bool = False
-    reconnect_delay: float = 0.5
-    reconnect_delay_max: float = 2.0
+    """One client's part of the run's Config (loadtest/config.py holds the
+    defaults): build it with `ClientConfig.of(config)`."""
+    url: str
+    path: str
+    origin: Optional[str]
+    transport: str
+    offer_deflate: bool
+    connect_timeout: float
+    reconnect: bool
+    reconnect_delay: float
+    reconnect_delay_max: float
     reconnect_attempts: int = 60
+
+    @classmethod
+    def of(cls, cfg, **changes) -> 'ClientConfig':
+        """From a loadtest Config; reconnects in the reconnect scenario."""
+        made = cls(url=cfg.url, path=cfg.path, origin=cfg.origin,
+                   transport=cfg.transport, offer_deflate=cfg.offers_deflate,
+                   connect_timeout=cfg.connect_timeout,
+                   reconnect=cfg.scenario == 'reconnect',
+                   reconnect_delay=cfg.reconnect_delay,
+                   reconnect_delay_max=cfg.reconnect_delay_max)
+        return dataclasses.replace(made, **changes) if changes else made
 
     def endpoint(self, transport: str, sid: Optional[str] = None) -> str:
         url = f'{self.url.rstrip("/")}{self.path}/?EIO=4&transport={transport}'

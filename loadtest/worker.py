@@ -6,6 +6,7 @@ its own CPU time and event-loop lag so a saturated generator is told apart
 from a slow cluster. It runs on uvloop when installed.
 """
 import asyncio
+import dataclasses
 import resource
 import time
 from typing import Dict, List
@@ -39,11 +40,7 @@ def raise_nofile_limit() -> int:
 class Worker:
     def __init__(self, index: int, cfg: Config, conn, progress):
         self.index, self.cfg, self.conn, self.progress = index, cfg, conn, progress
-        self.client_config = ClientConfig(
-            url=cfg.url, path=cfg.path, origin=cfg.origin, transport=cfg.transport,
-            offer_deflate=cfg.offers_deflate, connect_timeout=cfg.connect_timeout,
-            reconnect=cfg.scenario == 'reconnect', reconnect_delay=cfg.reconnect_delay,
-            reconnect_delay_max=cfg.reconnect_delay_max)
+        self.client_config = ClientConfig.of(cfg)
         self.receiver = Receiver(on_reconnect=self._rejoin)
         self.clients: List[Client] = []
         self.senders: List[Sender] = []
@@ -152,7 +149,7 @@ class Worker:
 
     async def cmd_probe(self, clients: int):
         """Connect fresh clients (no reconnect), say where they landed, close."""
-        cfg = ClientConfig(**{**self.client_config.__dict__, 'reconnect': False})
+        cfg = dataclasses.replace(self.client_config, reconnect=False)
         probes = [Client(cfg, Receiver(), self.session, i) for i in range(clients)]
         errors: Dict[str, int] = {}
 

@@ -13,6 +13,7 @@ from loadtest.bench import __doc__ as DOC
 from loadtest.bench.markdown import write_markdown
 from loadtest.bench.results import Results
 from loadtest.bench.steps import Bench
+from loadtest.config import Config
 from loadtest.environment import ROOT
 from loadtest.run import get_json
 
@@ -27,8 +28,8 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='python -m loadtest.bench', description=DOC,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add = ap.add_argument
-    add('--url', default='http://127.0.0.1:8080', help='the running cluster')
-    add('--origin', default='http://localhost:8081', help='in CORS_ALLOWED_ORIGINS')
+    add('--url', default=Config.url, help='the running cluster')
+    add('--origin', default=Config.origin, help='in CORS_ALLOWED_ORIGINS')
     add('--kill-via', default='auto', choices=('auto', 'native', 'docker'))
     add('--project', default='socketio-kit', help='compose project name')
     add('--start-native', action='store_true',

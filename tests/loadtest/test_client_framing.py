@@ -12,6 +12,7 @@ import pytest
 
 from loadtest.cli import EXIT_TRANSPORT, main
 from loadtest.client import Client, ClientConfig, ConnectError, Handler
+from loadtest.config import Config
 from loadtest.control import Controller
 
 
@@ -29,12 +30,18 @@ class Recorder(Handler):
         self.disconnects.append(reason)
 
 
+def _config(url, offer_deflate=True, reconnect=False, **cfg) -> ClientConfig:
+    """A client's config: the load test's defaults, then the test's choices."""
+    return ClientConfig.of(Config(url=url, connect_timeout=5, **cfg),
+                           offer_deflate=offer_deflate, reconnect=reconnect)
+
+
 def run(coro_fn, url, **cfg):
     """Run coro_fn(client, recorder, session) with one client."""
     async def go():
         rec = Recorder()
         async with aiohttp.ClientSession() as session:
-            client = Client(ClientConfig(url=url, connect_timeout=5, **cfg), rec, session)
+            client = Client(_config(url, **cfg), rec, session)
             try:
                 return await coro_fn(client, rec, session)
             finally:
@@ -147,8 +154,7 @@ def _handshake_headers(**cfg) -> dict:
             writer.close()
         server = await asyncio.start_server(serve, '127.0.0.1', 0)
         port = server.sockets[0].getsockname()[1]
-        client = Client(ClientConfig(url=f'http://127.0.0.1:{port}', connect_timeout=5,
-                                     **cfg), Handler())
+        client = Client(_config(f'http://127.0.0.1:{port}', **cfg), Handler())
         with pytest.raises(ConnectError, match='HTTP 400'):
             await client.connect()
         server.close()
