@@ -1,9 +1,9 @@
 """All configuration of the kit, read from the environment in this one module.
 
 `load_settings()` builds the settings of one Socket.IO instance; `load_cluster()`
-builds the settings of the whole topology (instance count, balancer port and
-timeouts) that the nginx renderer and the native runner need. Nothing else in
-the project reads `os.environ`. A bad value raises `ConfigError` with one
+those of the topology (instance count, balancer port and timeouts) that nginx and
+native mode need (metrics and logs: app/config_observability.py, same mapping).
+Nothing else reads `os.environ`. A bad value raises `ConfigError` with one
 sentence that names the variable and the fix.
 """
 import os
@@ -11,7 +11,10 @@ import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from app.config_observability import ClusterObservability, Observability
 
 
 class ConfigError(ValueError):
@@ -52,6 +55,7 @@ class Settings:
     ws_compression_threshold: int
     max_client_buffer_bytes: int
     worker_connections: int
+    observability: 'Observability' = None  # app/config_observability.py
 
     @property
     def cors_wildcard(self) -> bool:
@@ -72,6 +76,7 @@ class Cluster:
     ping_interval: int
     ping_timeout: int
     max_payload_bytes: int
+    observability: 'ClusterObservability' = None  # app/config_observability.py
 
     @property
     def instance_names(self) -> Tuple[str, ...]:
@@ -88,13 +93,11 @@ def _int(env, name, default, low, high, unit=''):
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(
-            f'{name}={raw!r} is not a whole number; set {name} to an integer '
-            f'from {low} to {high}{unit}.') from None
+        raise ConfigError(f'{name}={raw!r} is not a whole number; set {name} to an integer '
+                          f'from {low} to {high}{unit}.') from None
     if not low <= value <= high:
-        raise ConfigError(
-            f'{name}={value} is out of range; set {name} to an integer from '
-            f'{low} to {high}{unit}.')
+        raise ConfigError(f'{name}={value} is out of range; set {name} to an integer from '
+                          f'{low} to {high}{unit}.')
     return value
 
 
@@ -104,15 +107,14 @@ def _bool(env, name, default):
         return True
     if raw in FALSE:
         return False
-    raise ConfigError(f'{name}={raw!r} is not a boolean; set {name} to true '
-                      f'or false.')
+    raise ConfigError(f'{name}={raw!r} is not a boolean; set {name} to true or false.')
 
 
 def _choice(env, name, default, choices):
     raw = _get(env, name, default).lower()
     if raw not in choices:
-        raise ConfigError(f'{name}={raw!r} is not supported; set {name} to one '
-                          f'of: {", ".join(choices)}.')
+        raise ConfigError(f'{name}={raw!r} is not supported; set {name} to one of: '
+                          f'{", ".join(choices)}.')
     return raw
 
 
@@ -151,11 +153,11 @@ def parse_origins(raw: str, credentials: bool) -> Tuple[str, ...]:
 def parse_path(env, name='SOCKETIO_PATH', default='/socket.io') -> str:
     raw = _get(env, name, default)
     if not raw.startswith('/'):
-        raise ConfigError(f'{name}={raw!r} does not start with "/"; set it to '
-                          f'an absolute path such as /socket.io.')
+        raise ConfigError(f'{name}={raw!r} does not start with "/"; set it to an absolute '
+                          f'path such as /socket.io.')
     if raw != '/' and raw.endswith('/'):
-        raise ConfigError(f'{name}={raw!r} ends with "/"; drop the trailing '
-                          f'slash, e.g. /socket.io.')
+        raise ConfigError(f'{name}={raw!r} ends with "/"; drop the trailing slash, e.g. '
+                          f'/socket.io.')
     if not PATH_RE.match(raw):
         raise ConfigError(f'{name}={raw!r} is not a plain URL path; use '
                           f'letters, digits, "-", "_", "." and "/" only, e.g. '
@@ -171,19 +173,17 @@ def _ping(env):
 
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Read and check the settings of one instance."""
+    from app.config_observability import load_observability
     env = os.environ if env is None else env
     name = _get(env, 'INSTANCE_NAME', socket.gethostname().split('.')[0])
     if not INSTANCE_NAME_RE.match(name):
-        raise ConfigError(
-            f'INSTANCE_NAME={name!r} is not a valid instance name; use 1-32 '
-            f'letters, digits, "-" or "_" (no dots), e.g. app1.')
+        raise ConfigError(f'INSTANCE_NAME={name!r} is not a valid instance name; use 1-32 '
+                          f'letters, digits, "-" or "_" (no dots), e.g. app1.')
     redis_url = _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0')
     if not redis_url.startswith(('redis://', 'rediss://', 'unix://')):
-        raise ConfigError(
-            f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
-            f'redis://HOST:PORT/DB (or rediss:// or unix://).')
-    credentials = _bool(env, 'CORS_CREDENTIALS', True)
-    # Default: the kit's demo page, served on PAGE_PORT (another origin).
+        raise ConfigError(f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
+                          f'redis://HOST:PORT/DB (or rediss:// or unix://).')
+    credentials = _bool(env, 'CORS_CREDENTIALS', True)  # default origins: the demo page
     page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
@@ -193,16 +193,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     bind = _get(env, 'BIND', '0.0.0.0:8000')
     host, _, port = bind.rpartition(':')
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f'BIND={bind!r} is not HOST:PORT; set it to e.g. '
-                          f'0.0.0.0:8000.')
+        raise ConfigError(f'BIND={bind!r} is not HOST:PORT; set it to e.g. 0.0.0.0:8000.')
     cookie = _get(env, 'SESSION_COOKIE', 'kit_session')
     if not re.match(r'^[A-Za-z0-9_-]{1,64}$', cookie):
-        raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; '
-                          f'use letters, digits, "-" or "_".')
-    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000,
-                       ' bytes')
-    max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024,
-                      65536, 1_000_000_000, ' bytes')
+        raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; use letters, '
+                          f'digits, "-" or "_".')
+    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000, ' bytes')
+    max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024, 65536, 1_000_000_000,
+                      ' bytes')
     if max_buffer < max_payload:
         raise ConfigError(
             f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is smaller than '
@@ -226,18 +224,20 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # 4-5x its broadcast throughput (BENCHMARKS.md).
         ws_compression=_choice(env, 'WS_COMPRESSION', 'off', ON_OFF) == 'on',
         # Node's default threshold: smaller frames gain nothing from deflate.
-        ws_compression_threshold=_int(env, 'WS_COMPRESSION_THRESHOLD', 1024,
-                                      0, 100_000_000, ' bytes'),
+        ws_compression_threshold=_int(env, 'WS_COMPRESSION_THRESHOLD', 1024, 0, 100_000_000,
+                                      ' bytes'),
         max_client_buffer_bytes=max_buffer,
         # Concurrent requests (gunicorn) and, separately, WebSocket sessions
         # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
+        observability=load_observability(env, int(port)),
     )
 
 
 def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     """Read and check the settings of the whole topology."""
+    from app.config_observability import load_cluster_observability
     env = os.environ if env is None else env
     interval, timeout = _ping(env)
     # nginx closes a proxied connection that is silent for proxy_read_timeout.
@@ -245,8 +245,7 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     # be held for PING_INTERVAL + PING_TIMEOUT, so the timeout must clear that
     # with margin.
     minimum = 2 * (interval + timeout)
-    proxy_timeout = _int(env, 'PROXY_TIMEOUT', max(120, minimum), 1, 86400,
-                         ' seconds')
+    proxy_timeout = _int(env, 'PROXY_TIMEOUT', max(120, minimum), 1, 86400, ' seconds')
     if proxy_timeout < minimum:
         raise ConfigError(
             f'PROXY_TIMEOUT={proxy_timeout} is too short for PING_INTERVAL='
@@ -259,13 +258,12 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
         app_base_port=_int(env, 'APP_BASE_PORT', 8001, 1, 65000),
         redis_port=_int(env, 'REDIS_PORT', 6390, 1, 65535),
         proxy_timeout=proxy_timeout,
-        nginx_worker_connections=_int(env, 'NGINX_WORKER_CONNECTIONS', 20480,
-                                      1024, 1_000_000),
+        nginx_worker_connections=_int(env, 'NGINX_WORKER_CONNECTIONS', 20480, 1024, 1_000_000),
         socketio_path=parse_path(env),
         ping_interval=interval,
         ping_timeout=timeout,
-        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024,
-                               100_000_000, ' bytes'),
+        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000, ' bytes'),
+        observability=load_cluster_observability(env),
     )
 
 
@@ -275,9 +273,7 @@ def child_env(overrides: Mapping[str, str]) -> dict:
 
 
 def topology_defaults() -> dict:
-    """The defaults the Makefile and the compose scripts need, as strings:
-    `python3 -m app.config --defaults` prints them as NAME=value lines, so
-    they are written here only."""
+    """The Makefile's and compose scripts' defaults (`--defaults` prints them)."""
     cluster = load_cluster({})
     return {'INSTANCES': str(cluster.instances),
             'HTTP_PORT': str(cluster.http_port),
@@ -291,8 +287,7 @@ def main(argv=None) -> int:
         print('\n'.join(f'{k}={v}' for k, v in topology_defaults().items()))
         return 0
     try:
-        settings = load_settings()
-        load_cluster()
+        settings, _ = load_settings(), load_cluster()
     except ConfigError as exc:
         print(f'config error: {exc}')
         return 2

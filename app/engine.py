@@ -20,12 +20,15 @@ from engineio.socket import Socket
 
 from app.connection import Flusher, WebSocket
 from app.greenio import Green
+from app.metrics import NULL_METRICS
 from app.websocket import HandshakeError, handshake_response
 
 # How often the ping loop looks for sessions whose ping is due.
 PING_TICK = 0.5
 # What a session's environ keeps once its request is over (see slim_environ).
 ENVIRON_TYPES = (str, int, float, bool, tuple)
+# python-engineio's refusals of a new session, as socketio_connect_refused reasons.
+REFUSED = {'bad-origin': 'origin', 'bad-version': 'protocol'}
 
 
 class Handled:
@@ -119,6 +122,7 @@ class KitSocket(Socket):
         plane = server.plane
         try:
             if server.websockets >= plane.max_websockets:
+                server.metrics.connect_refused('limit')
                 raise HandshakeError('WORKER_CONNECTIONS WebSocket sessions '
                                      'reached on this instance')
             response, deflate = handshake_response(environ, plane.compression)
@@ -202,10 +206,19 @@ class KitEngineServer(engineio.Server):
     plane: Optional[DataPlane] = None
     _pinger = None
     websockets = 0  # live WebSocket sessions
+    metrics = NULL_METRICS  # app.metrics.Metrics once app.wsgi wires it
 
     def use(self, instance_name: str, plane: DataPlane):
         self.instance_name, self.plane = instance_name, plane
         self.drained_queue = DrainedQueue(self.get_queue_empty_exception())
+
+    def _log_error_once(self, message, message_key):
+        if message_key in REFUSED:
+            self.metrics.connect_refused(REFUSED[message_key])
+        # app.server.OriginPolicy logs a refused origin itself, once, with the
+        # allow-list; python-engineio's ERROR line would say it a second time.
+        if message_key != 'bad-origin':
+            super()._log_error_once(message, message_key)
 
     def generate_id(self):
         return f'{self.instance_name}.{super().generate_id()}'

@@ -8,10 +8,13 @@ for clients that negotiated permessage-deflate) and the same bytes object is
 queued on every member's connection. Acks and binary attachments keep
 python-socketio's path, and so do long-polling members.
 """
+import time
+
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from app.metrics import NULL_METRICS
 from app.websocket import Outgoing
 
 
@@ -21,12 +24,20 @@ class FanoutManager(socketio.Manager):
     # Set by app.server.create_server from WS_COMPRESSION_THRESHOLD.
     compression_threshold: int
 
+    @property
+    def metrics(self):
+        """The server's app.metrics.Metrics (none on a write-only manager)."""
+        return getattr(self.server, 'metrics', NULL_METRICS)
+
     def emit(self, event, data, namespace, room=None, skip_sid=None,
              callback=None, to=None, **kwargs):
         room = to or room
         if callback is not None or namespace not in self.rooms:
+            self.metrics.events_sent(event, sum(
+                1 for _ in self.get_participants(namespace, room)))
             return super().emit(event, data, namespace, room=room,
                                 skip_sid=skip_sid, callback=callback, **kwargs)
+        started = time.perf_counter()
         if isinstance(data, tuple):
             args = list(data)
         else:
@@ -34,6 +45,8 @@ class FanoutManager(socketio.Manager):
         encoded = self.server.packet_class(
             packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         if isinstance(encoded, list):  # binary attachments
+            self.metrics.events_sent(event, sum(
+                1 for _ in self.get_participants(namespace, room)))
             return super().emit(event, data, namespace, room=room,
                                 skip_sid=skip_sid, **kwargs)
         eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
@@ -41,6 +54,7 @@ class FanoutManager(socketio.Manager):
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         send_eio_packet = self.server._send_eio_packet
+        sent = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
@@ -50,9 +64,32 @@ class FanoutManager(socketio.Manager):
                 ws.write(out.frame_for(ws.deflate_wbits))
             elif sock is not None:
                 send_eio_packet(eio_sid, eio_pkt)
+            sent += 1
+        self._count(event, room, namespace, sent, started)
+
+    def _count(self, event, room, namespace, sent, started):
+        metrics = self.metrics
+        metrics.events_sent(event, sent)
+        # A broadcast is an emit to a room or to all, not to one client's sid.
+        rooms = self.rooms[namespace]
+        if room is None or (room in rooms and room not in rooms.get(None, ())):
+            metrics.fanout(time.perf_counter() - started)
 
 
 class KitRedisManager(socketio.RedisManager, FanoutManager):
     """python-socketio's Redis pub/sub manager with the fan-out above: what
     arrives from Redis (or is emitted here) reaches local members through
-    FanoutManager.emit."""
+    FanoutManager.emit. Each message carries its publish time, for
+    socketio_adapter_lag_seconds (clocks of the instances' hosts must agree)."""
+
+    def _publish(self, data):
+        if isinstance(data, dict):
+            data['published_at'] = time.time()
+        self.metrics.adapter_published()
+        return super()._publish(data)
+
+    def _handle_emit(self, message):
+        published_at = message.get('published_at')
+        if isinstance(published_at, float):
+            self.metrics.adapter_lag(published_at)
+        return super()._handle_emit(message)

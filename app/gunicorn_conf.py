@@ -15,6 +15,11 @@ except ConfigError as exc:
     sys.exit(2)
 
 bind = [_settings.bind]
+if _settings.observability.metrics_port:
+    # /metrics has a listener of its own (app.wsgi answers it only there), so
+    # the balancer, which proxies to BIND, can never expose it.
+    bind.append(f'{_settings.bind.rpartition(":")[0]}:'
+                f'{_settings.observability.metrics_port}')
 # One worker per instance: Socket.IO sessions live in the worker's memory, and
 # the balancer pins each session to an instance, not to a worker inside it.
 workers = 1

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
 from app.greenio import Green
+from app.metrics import NULL_METRICS
 
 MAX_ROOM_LENGTH = 128
 
@@ -34,6 +35,28 @@ class InstanceServer(socketio.Server):
 
     def _engineio_server_class(self):
         return KitEngineServer
+
+    # app.metrics.Metrics once app.wsgi.create_app wires it.
+    metrics = NULL_METRICS
+
+    def _trigger_event(self, event, namespace, *args):
+        """Every handler call passes here: count connects (a refusal by the
+        connect handler is an `auth` refusal), disconnects and events."""
+        metrics = self.metrics
+        if event == 'disconnect':
+            metrics.disconnected(args[-1] if len(args) > 1 else None)
+        elif event != 'connect':
+            metrics.event_received(event)
+        try:
+            result = super()._trigger_event(event, namespace, *args)
+        except (socketio.exceptions.ConnectionRefusedError, ConnectionRefusedError):
+            metrics.connect_refused('auth')
+            raise
+        if event == 'connect' and result is False:
+            metrics.connect_refused('auth')
+        elif event == 'connect':
+            metrics.connected()
+        return result
 
 
 class OriginPolicy:

@@ -18,6 +18,7 @@ import socketio
 from app.config import ConfigError, Settings, load_settings
 from app.engine import HANDLED
 from app.fanout import KitRedisManager
+from app.metrics import create_metrics
 from app.server import create_server, drop_sessions
 
 
@@ -102,6 +103,9 @@ class InstanceApp:
         self.sio = sio
         self.routes = HttpRoutes(settings)
         self.prefix = settings.socketio_path + '/'
+        # Requests on the metrics listener (METRICS_PORT) reach only this.
+        self.metrics_port = str(settings.observability.metrics_port)
+        self.metrics_app = None
 
     def drain(self):
         """Refuse new sessions and drop the current ones (on SIGTERM)."""
@@ -109,6 +113,8 @@ class InstanceApp:
         self.sio.start_background_task(drop_sessions, self.sio)
 
     def __call__(self, environ, start_response):
+        if environ.get('SERVER_PORT') == self.metrics_port:
+            return self.metrics_app(environ, start_response)
         if self.routes.draining and \
                 environ.get('PATH_INFO', '').startswith(self.prefix) and \
                 'sid' not in parse_qs(environ.get('QUERY_STRING', '')):
@@ -138,7 +144,10 @@ def create_app(settings: Settings) -> InstanceApp:
     # broadcast published just after a client's first connect is not missed.
     sio.manager_initialized = True
     manager.initialize()
-    return InstanceApp(settings, sio)
+    app = InstanceApp(settings, sio)
+    metrics = create_metrics(settings, sio, lambda: app.routes.redis_status() == 'ok')
+    app.metrics_app = metrics.endpoint(settings.observability.metrics_path)
+    return app
 
 
 def _load():

@@ -90,6 +90,8 @@ class LocalCluster:
     settings: Cluster
     app_ports: Dict[str, int]
     env: Dict[str, str] = field(default_factory=dict)
+    # Each instance's metrics listener (METRICS_PORT); none: no metrics.
+    metrics_ports: Dict[str, int] = field(default_factory=dict)
     python: str = sys.executable
     nginx_bin: str = 'nginx'
     redis_bin: str = 'redis-server'
@@ -106,19 +108,22 @@ class LocalCluster:
         HTTP_PORT, PAGE_PORT or REDIS_PORT given in env are kept; every other
         port is picked free. env also goes to the instances.
         """
-        ports = iter(free_ports(3 + instances))
+        ports = iter(free_ports(4 + 2 * instances))
         env = dict(env, INSTANCES=str(instances))
-        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT'):
+        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT', 'NGINX_STATUS_PORT'):
             env.setdefault(name, str(next(ports)))
         settings = load_cluster(env)
-        return cls(run_dir, settings, dict(zip(settings.instance_names, ports)),
-                   env=env)
+        names = settings.instance_names
+        return cls(run_dir, settings, dict(zip(names, ports)), env=env,
+                   metrics_ports=dict(zip(names, ports)))
 
     @classmethod
     def from_settings(cls, run_dir: Path, settings: Cluster, **kwargs):
-        ports = {name: settings.app_base_port + i
-                 for i, name in enumerate(settings.instance_names)}
-        return cls(run_dir, settings, ports, **kwargs)
+        names = settings.instance_names
+        base = settings.observability.metrics_base_port
+        ports = {name: settings.app_base_port + i for i, name in enumerate(names)}
+        metrics = {name: base + i for i, name in enumerate(names)}
+        return cls(run_dir, settings, ports, metrics_ports=metrics, **kwargs)
 
     @property
     def url(self) -> str:
@@ -136,6 +141,7 @@ class LocalCluster:
             **self.env,
             'INSTANCE_NAME': name,
             'BIND': f'127.0.0.1:{self.app_ports[name]}',
+            'METRICS_PORT': str(self.metrics_ports.get(name, 0)),
             'REDIS_URL': self.redis_url,
             'PYTHON': self.python,
         })
@@ -190,7 +196,7 @@ class LocalCluster:
         conf.write_text(render(
             instances, self.settings, f'127.0.0.1:{self.settings.http_port}',
             paths, f'127.0.0.1:{self.settings.page_port}' if page_root else None,
-            page_root))
+            page_root, f'127.0.0.1:{self.settings.observability.nginx_status_port}'))
         return conf
 
     def _start_nginx(self):
@@ -218,8 +224,11 @@ class LocalCluster:
         health check would otherwise pass against that other server."""
         wanted = {'HTTP_PORT': self.settings.http_port,
                   'REDIS_PORT': self.settings.redis_port,
+                  'NGINX_STATUS_PORT': self.settings.observability.nginx_status_port,
                   **{f'{name} (APP_BASE_PORT+{i})': port for i, (name, port)
-                     in enumerate(self.app_ports.items())}}
+                     in enumerate(self.app_ports.items())},
+                  **{f'{name} metrics (METRICS_BASE_PORT+{i})': port for i, (name, port)
+                     in enumerate(self.metrics_ports.items())}}
         if self.env.get('PAGE_ROOT'):
             wanted['PAGE_PORT'] = self.settings.page_port
         for label, port in wanted.items():

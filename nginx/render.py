@@ -116,8 +116,9 @@ def render_page(page_listen: str, page_root: str, paths: Paths = Paths()) -> str
 
 def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
            paths: Paths = Paths(), page_listen: Optional[str] = None,
-           page_root: Optional[str] = None) -> str:
-    """Return the nginx.conf text for these instances."""
+           page_root: Optional[str] = None, status_listen: Optional[str] = None) -> str:
+    """Return the nginx.conf text for these instances; stub_status listens on
+    status_listen (default: NGINX_STATUS_PORT on every address)."""
     if not instances:
         raise ConfigError('no instances to balance; pass at least one '
                           '--instance NAME=HOST:PORT.')
@@ -151,6 +152,7 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         'MAX_BODY': str(cluster.max_payload_bytes + 64 * 1024),
         'SOCKETIO_PATH': cluster.socketio_path,
         'PAGE_SERVER': _page_server(page_listen, page_root),
+        'STATUS_LISTEN': status_listen or str(cluster.observability.nginx_status_port),
     }
     text = TEMPLATE.read_text()
     missing = set(PLACEHOLDER.findall(text)) - set(values)
