@@ -71,6 +71,13 @@ deps: ## Install nginx, redis-server and strace (Debian packages) if missing
 
 install: $(VENV)/.installed ## Create the virtualenv with the app and test requirements
 
+.PHONY: lock
+lock: install ## Re-lock app/requirements.txt and requirements-dev.txt (with hashes) from their .in files
+	$(PY) -m uv pip compile --universal --python-version 3.11 --generate-hashes -q \
+		-o app/requirements.txt app/requirements.in
+	$(PY) -m uv pip compile --universal --python-version 3.11 --generate-hashes -q \
+		-o requirements-dev.txt requirements-dev.in
+
 $(VENV)/.installed: app/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -133,11 +140,14 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose
-test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
+.PHONY: test test-unit test-local test-doctor test-browser test-compose test-package
+test: lint test-unit test-package test-local test-doctor test-browser test-compose ## Run every test suite (and lint)
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-package: install ## Build the sio-doctor/sio-loadtest wheel, install it in a fresh venv, run both
+	$(PY) -m pytest -q tests/package $(PYTEST_ARGS)
 
 test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration tests/loadtest --target local $(PYTEST_ARGS)

@@ -119,12 +119,14 @@ build_wheelhouse() {
     say "building wheels of app/requirements.txt into compose/.generated/wheelhouse"
     rm -rf "$wheelhouse"
     mkdir -p "$wheelhouse"
-    # app/requirements.txt is a complete lock and the image installs it with
-    # --no-deps. Environment markers are dropped here on purpose: the host's
-    # Python (3.11.7) and Debian's python3 in the image (3.11.2) disagree on
-    # some (redis needs async-timeout below 3.11.3), so the wheelhouse holds
-    # every pinned line and pip in the image picks what its interpreter needs.
-    sed -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]*;.*$//' -e '/^[[:space:]]*$/d' \
+    # app/requirements.txt is a complete lock with hashes (make lock) and the
+    # image installs it with --no-deps, checking every hash. Environment
+    # markers are dropped here on purpose: the host's Python (3.11.7) and
+    # Debian's python3 in the image (3.11.2) disagree on some (redis needs
+    # async-timeout below 3.11.3), so the wheelhouse holds every pinned Linux
+    # line and pip in the image picks what its interpreter needs.
+    sed -e '/^[[:space:]]*--hash/d' -e 's/[[:space:]]*\\$//' -e 's/[[:space:]]*#.*$//' \
+        -e "/sys_platform == 'win32'/d" -e 's/[[:space:]]*;.*$//' -e '/^[[:space:]]*$/d' \
         "$root/app/requirements.txt" >"$wheelhouse/.requirements-all.txt"
     quiet "$python" -m pip wheel --quiet --no-deps -r "$wheelhouse/.requirements-all.txt" -w "$wheelhouse"
     echo "$stamp" >"$wheelhouse/.requirements.sha256"

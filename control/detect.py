@@ -11,8 +11,11 @@ PROJECT = 'socketio-kit'  # COMPOSE_PROJECT in the Makefile
 
 def native_controller(run_dir: Optional[Path] = None) -> Optional[NativeController]:
     """The native cluster of `make local` if any of its instances runs."""
-    from app.config import ConfigError, load_cluster
-    from native.cluster import RUN_DIR, LocalCluster
+    try:
+        from app.config import ConfigError, load_cluster
+        from native.cluster import RUN_DIR, LocalCluster
+    except ImportError:  # installed from the wheel, outside the kit
+        return None
     try:
         settings = load_cluster()
     except ConfigError:

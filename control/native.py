@@ -1,17 +1,18 @@
 """The native cluster (`make local`, or a private one a test started)."""
 import signal
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from control.base import Controller
-from native.cluster import LocalCluster
-from native.processes import tree_cpu_seconds, tree_rss
+
+if TYPE_CHECKING:  # the kit's own modules: absent from the sio-loadtest wheel
+    from native.cluster import LocalCluster
 
 
 class NativeController(Controller):
     """Signals the processes of a LocalCluster, found by their PID records."""
     kind = 'native'
 
-    def __init__(self, local: LocalCluster, worker_class: Optional[str] = None):
+    def __init__(self, local: 'LocalCluster', worker_class: Optional[str] = None):
         self.local = local
         self.processes = local.processes
         self.url = local.url
@@ -39,9 +40,11 @@ class NativeController(Controller):
     def rss(self, name: str) -> Optional[int]:
         if not self.processes.is_running(name):
             return None
+        from native.processes import tree_rss
         return tree_rss(self.processes.pid(name))
 
     def cpu_seconds(self) -> Dict[str, float]:
+        from native.processes import tree_cpu_seconds
         out = {}
         for name in [*self.instances(), 'nginx', 'redis']:
             if self.processes.is_running(name):

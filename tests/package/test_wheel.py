@@ -1,0 +1,46 @@
+"""The doctor and the load test as a package: a wheel built from this
+checkout, installed in a fresh virtualenv outside it, gives working
+`sio-doctor` and `sio-loadtest` with only their declared dependencies."""
+import json
+import subprocess
+import sys
+import zipfile
+
+from native.cluster import ROOT
+
+
+def run(*cmd, cwd, timeout=600):
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, f'{cmd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+    return proc.stdout
+
+
+def test_wheel_installs_working_console_scripts(tmp_path):
+    dist = tmp_path / 'dist'
+    run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', dist, ROOT, cwd=tmp_path)
+    wheel, = dist.glob('socketio_kit_tools-*.whl')
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split('/')[0] for n in names if not n.split('/')[0].endswith('-info')}
+    # Only the tools: not the app, the native cluster or the tests.
+    assert tops == {'doctor', 'loadtest', 'control'}, tops
+    assert not [n for n in names if n.startswith('loadtest/bench/')]
+
+    venv = tmp_path / 'venv'
+    run(sys.executable, '-m', 'venv', venv, cwd=tmp_path)
+    run(venv / 'bin' / 'pip', 'install', '-q', wheel, cwd=tmp_path)
+    installed = json.loads(run(venv / 'bin' / 'pip', 'list', '--format', 'json', cwd=tmp_path))
+    names = {p['name'].lower() for p in installed}
+    # Their own dependencies, none of the app's.
+    assert {'picows', 'aiohttp'} <= names
+    assert not names & {'python-socketio', 'eventlet', 'gevent', 'gunicorn', 'redis'}, names
+
+    # Run from an empty directory, so nothing is imported from the checkout.
+    work = tmp_path / 'elsewhere'
+    work.mkdir()
+    assert 'Socket.IO' in run(venv / 'bin' / 'sio-doctor', '--help', cwd=work)
+    out = run(venv / 'bin' / 'sio-loadtest', 'selftest', '-c', '4', '-d', '1', '--drain', '1',
+              '--min-rate', '0', '--no-plots', '-q', '--out', work / 'self.json',
+              cwd=work, timeout=120)
+    assert 'selftest ceiling' in out
+    assert json.loads((work / 'self.json').read_text())['selftest']['messages_per_second'] > 0
