@@ -6,7 +6,10 @@ Used by `app/start` in both native mode and the containers:
 import signal
 import sys
 
+from app import logs
 from app.config import ConfigError, load_settings
+
+logs.silence_eventlet_banner()  # before gunicorn imports the worker class
 
 try:
     _settings = load_settings()
@@ -31,6 +34,8 @@ keepalive = 75
 loglevel = _settings.log_level
 accesslog = None
 errorlog = '-'
+if _settings.observability.log_format == 'json':
+    logger_class = logs.gunicorn_logger_class('json')
 proc_name = f'socketio-{_settings.instance_name}'
 # gunicorn 25 opens a control socket at one fixed per-user path by default;
 # several instances on one host would fight over it.

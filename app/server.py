@@ -19,6 +19,7 @@ from app.config import Settings
 from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
 from app.greenio import Green
+from app.logs import fields
 from app.metrics import NULL_METRICS
 
 MAX_ROOM_LENGTH = 128
@@ -49,8 +50,11 @@ class InstanceServer(socketio.Server):
             metrics.event_received(event)
         try:
             result = super()._trigger_event(event, namespace, *args)
-        except (socketio.exceptions.ConnectionRefusedError, ConnectionRefusedError):
+        except (socketio.exceptions.ConnectionRefusedError, ConnectionRefusedError) as exc:
             metrics.connect_refused('auth')
+            log.warning('connection refused by the connect handler (a token or '
+                        'credential check): %s', exc, extra=fields(
+                            sid=args[0], event='connect_refused', reason='auth'))
             raise
         if event == 'connect' and result is False:
             metrics.connect_refused('auth')
@@ -79,7 +83,8 @@ class OriginPolicy:
             self.refused.add(origin)
             log.warning('instance %s refused origin %r: not in '
                         'CORS_ALLOWED_ORIGINS=%s', self.instance, origin,
-                        ','.join(sorted(self.allowed)))
+                        ','.join(sorted(self.allowed)),
+                        extra=fields(event='connect_refused', reason='origin'))
         return False
 
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import redis
 import socketio
 
+from app import logs
 from app.config import ConfigError, Settings, load_settings
 from app.engine import HANDLED
 from app.fanout import KitRedisManager
@@ -86,10 +87,8 @@ class HttpRoutes:
 
 
 def configure_logging(settings: Settings):
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr,
-        format=f'%(asctime)s %(levelname)s [{settings.instance_name}] '
-               f'%(name)s: %(message)s')
+    logs.configure(settings.instance_name, settings.log_level,
+                   settings.observability.log_format)
 
 
 class InstanceApp:
@@ -110,6 +109,10 @@ class InstanceApp:
     def drain(self):
         """Refuse new sessions and drop the current ones (on SIGTERM)."""
         self.routes.draining = True
+        logging.getLogger('app').warning(
+            'draining: new sessions go to the other instances, and the %d current '
+            'ones are dropped so their clients reconnect there', len(self.sio.eio.sockets),
+            extra=logs.fields(event='drain', reason='SIGTERM'))
         self.sio.start_background_task(drop_sessions, self.sio)
 
     def __call__(self, environ, start_response):
@@ -144,8 +147,11 @@ def create_app(settings: Settings) -> InstanceApp:
     # broadcast published just after a client's first connect is not missed.
     sio.manager_initialized = True
     manager.initialize()
+    logs.quiet_library_handlers()  # the servers just added theirs
     app = InstanceApp(settings, sio)
-    metrics = create_metrics(settings, sio, lambda: app.routes.redis_status() == 'ok')
+    watch = logs.RedisWatch(lambda: app.routes.redis_status() == 'ok')
+    sio.start_background_task(watch.run, sio.sleep)
+    metrics = create_metrics(settings, sio, lambda: watch.up)
     app.metrics_app = metrics.endpoint(settings.observability.metrics_path)
     return app
 

@@ -59,3 +59,41 @@ def test_labels_stay_bounded():
     assert got[('socketio_redis_up', ())] == 0
     assert not [k for k in got if k[0] == 'socketio_connect_refused_total'
                 and ('reason', 'not a reason') in k[1]]
+
+
+def test_connect_handler_refusal_is_counted_and_logged(caplog):
+    import socketio
+
+    from app.server import create_server
+    sio = create_server(load_settings({'INSTANCE_NAME': 'app1'}))
+    metrics = Metrics('app1')
+    sio.metrics = metrics
+
+    @sio.event
+    def connect(sid, environ, auth=None):
+        raise socketio.exceptions.ConnectionRefusedError('token expired')
+
+    with caplog.at_level('WARNING', logger='app'), \
+            pytest.raises(socketio.exceptions.ConnectionRefusedError):
+        sio._trigger_event('connect', '/', 'sid1', {}, None)
+    record, = [r for r in caplog.records if r.name == 'app']
+    assert (record.sid, record.event, record.reason) == ('sid1', 'connect_refused', 'auth')
+    assert 'token expired' in record.getMessage()
+    got = samples(metrics)
+    assert got[('socketio_connect_refused_total', (('reason', 'auth'),))] == 1
+
+
+def test_json_formatter_one_object_with_fields():
+    import json
+    import logging
+
+    from app.logs import InstanceField, fields, formatter
+    record = logging.LogRecord('app', logging.WARNING, __file__, 1, 'refused %s', ('x',), None)
+    for key, value in fields(sid='s1', event='connect_refused', reason='origin').items():
+        setattr(record, key, value)
+    InstanceField('app2').filter(record)
+    line = formatter('json', 'app2').format(record)
+    assert '\n' not in line
+    obj = json.loads(line)
+    assert obj['message'] == 'refused x' and obj['instance'] == 'app2'
+    assert (obj['sid'], obj['event'], obj['reason']) == ('s1', 'connect_refused', 'origin')
