@@ -35,6 +35,8 @@ ORIGIN ?= http://localhost:$(PAGE_PORT)
 PYTEST_ARGS ?=
 # Compose images: empty = official images if they can be pulled, else offline.
 OFFLINE ?=
+# make up PROFILE=observability: Prometheus and the nginx exporter too (compose).
+PROFILE ?=
 RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
@@ -43,7 +45,7 @@ PAGE_DEPS := page/node_modules/.package-lock.json
 # Shell test: a Docker engine answers and this project has containers.
 COMPOSE_RUNNING = docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]
 
-export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON
+export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON PROFILE
 export COMPOSE_PROJECT_NAME := $(COMPOSE_PROJECT)
 
 .DEFAULT_GOAL := help
@@ -87,7 +89,7 @@ $(VENV)/.installed: app/requirements.txt requirements-dev.txt
 ##@ Cluster
 
 .PHONY: up down ps logs restart build images-offline
-up: install page-deps ## Start the cluster: compose if a Docker engine answers, else native (MODE=compose|local forces one)
+up: install page-deps ## Start the cluster: compose if a Docker engine answers, else native (MODE=compose|local forces one; PROFILE=observability adds Prometheus)
 	@case "$(MODE)" in \
 	auto) if docker info >/dev/null 2>&1; then mode=compose; \
 	      else echo "up: no Docker engine answers, so starting the native cluster instead (make local)."; mode=local; fi ;; \
@@ -140,8 +142,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose test-package
-test: lint test-unit test-package test-local test-doctor test-browser test-compose ## Run every test suite (and lint)
+.PHONY: test test-unit test-local test-doctor test-browser test-compose test-package test-observability
+test: lint test-unit test-package test-local test-doctor test-browser test-compose test-observability ## Run every test suite (and lint)
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -163,6 +165,9 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(RUN_COMPOSE) logs --tail=40; fi; \
 	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
+
+test-observability: install page-deps ## PROFILE=observability in a compose project of its own: Prometheus targets and the clients gauge (skipped without a Docker engine unless REQUIRE_COMPOSE=1)
+	REQUIRE_COMPOSE=$(REQUIRE_COMPOSE) $(PY) -m pytest -q -s tests/observability $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

@@ -48,5 +48,5 @@ def load_observability(env: Mapping[str, str], bind_port: int) -> Observability:
 def load_cluster_observability(env: Mapping[str, str]) -> ClusterObservability:
     return ClusterObservability(
         metrics_base_port=_int(env, 'METRICS_BASE_PORT', 9101, 1, 65000),
-        nginx_status_port=_int(env, 'NGINX_STATUS_PORT', 8090, 1, 65535),
+        nginx_status_port=_int(env, 'NGINX_STATUS_PORT', 8082, 1, 65535),
     )

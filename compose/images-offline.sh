@@ -139,6 +139,7 @@ write_env() {
 PYTHON_IMAGE=$python_image
 NGINX_IMAGE=$nginx_image
 REDIS_IMAGE=$redis_image
+DEBIAN_IMAGE=$base_image
 PIP_OFFLINE=1
 ENV
     say "wrote compose/.generated/offline.env:"

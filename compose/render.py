@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import ConfigError, load_cluster  # noqa: E402
+from app.config import ConfigError, child_env, load_cluster, load_settings  # noqa: E402
 from nginx import render as nginx_render  # noqa: E402
 
 GENERATED = ROOT / 'compose' / '.generated'
@@ -91,6 +91,24 @@ def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def prometheus_yaml(names, metrics_port: int, metrics_path: str) -> str:
+    """The observability profile's scrape config: every instance's metrics
+    listener (by service name on the edge network) and the nginx exporter.
+    Each target's `instance` label is the instance's name, as in its logs."""
+    lines = [HEADER.format(count=len(names)),
+             'global:', '  scrape_interval: 5s', '  evaluation_interval: 5s', '',
+             'scrape_configs:', '  - job_name: socketio', f'    metrics_path: {metrics_path}',
+             '    static_configs:']
+    for name in names:
+        lines += [f'      - targets: ["{name}:{metrics_port}"]',
+                  f'        labels: {{instance: {name}}}']
+    lines += ['  - job_name: nginx', '    static_configs:',
+              '      - targets: ["nginx-exporter:9113"]', '        labels: {instance: nginx}',
+              '  - job_name: prometheus', '    static_configs:',
+              '      - targets: ["127.0.0.1:9090"]', '        labels: {instance: prometheus}']
+    return '\n'.join(lines) + '\n'
+
+
 def nginx_args(addresses, out: Path):
     """Arguments of nginx/render.py for the container layout."""
     args = []
@@ -122,6 +140,8 @@ def main(argv=None) -> int:
     try:
         names = load_cluster().instance_names
         addresses = edge_addresses(args.edge_subnet, names)
+        metrics = load_settings(child_env({'BIND': f'0.0.0.0:{APP_PORT}',
+                                           'INSTANCE_NAME': 'app1'})).observability
     except ConfigError as exc:
         print(f'config error: {exc}', file=sys.stderr)
         return 2
@@ -134,8 +154,10 @@ def main(argv=None) -> int:
     digest = hashlib.sha256(nginx_conf.read_bytes()).hexdigest()
     (GENERATED / 'instances.yaml').write_text(
         instances_yaml(args.edge_subnet, addresses, digest))
+    (GENERATED / 'prometheus.yml').write_text(
+        prometheus_yaml(names, metrics.metrics_port, metrics.metrics_path))
     print(f'compose/render.py: {len(names)} instances ({", ".join(names)}) '
-          f'-> compose/.generated/instances.yaml, nginx.conf')
+          f'-> compose/.generated/instances.yaml, nginx.conf, prometheus.yml')
     return 0
 
 

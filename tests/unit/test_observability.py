@@ -12,7 +12,7 @@ def test_defaults():
     assert settings.observability.metrics_path == '/metrics'
     assert settings.observability.log_format == 'text'
     cluster = load_cluster({})
-    assert cluster.observability.nginx_status_port == 8090
+    assert cluster.observability.nginx_status_port == 8082
 
 
 @pytest.mark.parametrize('env, word', [
@@ -97,3 +97,20 @@ def test_json_formatter_one_object_with_fields():
     obj = json.loads(line)
     assert obj['message'] == 'refused x' and obj['instance'] == 'app2'
     assert (obj['sid'], obj['event'], obj['reason']) == ('s1', 'connect_refused', 'origin')
+
+
+def test_grafana_dashboard_uses_only_metrics_the_kit_serves():
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / 'compose' / 'grafana'
+                            / 'socketio-kit.json').read_text())
+    exprs = [t['expr'] for p in dashboard['panels'] for t in p['targets']]
+    used = {re.sub(r'_(bucket|total)$', '', n) for e in exprs
+            for n in re.findall(r'\bsocketio_[a-z_]+', e)}
+    served = {m.name for m in Metrics('app1').registry.collect()} | {
+        'socketio_connected_clients'}
+    assert used <= served, used - served
+    assert {'socketio_connected_clients', 'socketio_broadcast_fanout_seconds',
+            'socketio_adapter_lag_seconds', 'socketio_recovery'} <= used
