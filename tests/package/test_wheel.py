@@ -2,6 +2,7 @@
 checkout, installed in a fresh virtualenv outside it, gives working
 `sio-doctor` and `sio-loadtest` with only their declared dependencies."""
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,8 +18,15 @@ def run(*cmd, cwd, timeout=600):
 
 
 def test_wheel_installs_working_console_scripts(tmp_path):
+    # Build from a copy: setuptools writes build/ and *.egg-info/ next to the sources.
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('pyproject.toml', 'README.md'):
+        shutil.copy(ROOT / name, src / name)
+    for name in ('doctor', 'loadtest', 'control'):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns('__pycache__'))
     dist = tmp_path / 'dist'
-    run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', dist, ROOT, cwd=tmp_path)
+    run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', dist, src, cwd=tmp_path)
     wheel, = dist.glob('socketio_kit_tools-*.whl')
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split('/')[0] for n in names if not n.split('/')[0].endswith('-info')}
