@@ -58,7 +58,7 @@ class DropRedisRetries(logging.Filter):
 
 def formatter(log_format: str, instance: str) -> logging.Formatter:
     if log_format == 'json':
-        # `time`: ISO 8601 in UTC, first in every object.
+        # `time`: ISO 8601, UTC, with microseconds.
         return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAME,
                              timestamp='time', json_ensure_ascii=False)
     return logging.Formatter(
