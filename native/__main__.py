@@ -25,7 +25,11 @@ def up(local: LocalCluster, page: bool):
           f'http://localhost:{settings.http_port}' if page else
           '  page: run `make page-deps` to serve the demo page')
     for name, port in local.app_ports.items():
-        print(f'  {name}: 127.0.0.1:{port} (pid {local.processes.pid(name)})')
+        metrics = local.metrics_ports.get(name)
+        print(f'  {name}: 127.0.0.1:{port} (pid {local.processes.pid(name)})'
+              + (f'  metrics: http://127.0.0.1:{metrics}/metrics' if metrics else ''))
+    print(f'  nginx stub_status: http://127.0.0.1:'
+          f'{settings.observability.nginx_status_port}/stub_status')
     print(f'  logs: {(RUN_DIR / "logs").relative_to(ROOT)}/  stop: make local-down')
 
 
