@@ -7,7 +7,7 @@ local-ps); stop/start NAME stop one instance with SIGTERM and bring it back
 import argparse
 import sys
 
-from app.config import ConfigError, load_cluster
+from app.config import ConfigError, load_cluster, load_settings
 from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
 from native.processes import ProcessError
 
@@ -26,8 +26,9 @@ def up(local: LocalCluster, page: bool):
           '  page: run `make page-deps` to serve the demo page')
     for name, port in local.app_ports.items():
         metrics = local.metrics_ports.get(name)
+        path = load_settings(local.instance_env(name)).observability.metrics_path
         print(f'  {name}: 127.0.0.1:{port} (pid {local.processes.pid(name)})'
-              + (f'  metrics: http://127.0.0.1:{metrics}/metrics' if metrics else ''))
+              + (f'  metrics: http://127.0.0.1:{metrics}{path}' if metrics else ''))
     print(f'  nginx stub_status: http://127.0.0.1:'
           f'{settings.observability.nginx_status_port}/stub_status')
     print(f'  logs: {(RUN_DIR / "logs").relative_to(ROOT)}/  stop: make local-down')
