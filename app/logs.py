@@ -65,12 +65,15 @@ def formatter(log_format: str, instance: str) -> logging.Formatter:
         f'%(asctime)s %(levelname)s [{instance}] %(name)s: %(message)s')
 
 
-def configure(instance: str, level: str, log_format: str):
-    """Root logging of an instance: one handler on stderr, one line a record."""
+def configure(instance: str, level: str, log_format: str, filters=()):
+    """Root logging of an instance: one handler on stderr, one line a record.
+    `filters` run after the kit's own (e.g. a rate limit on repeated lines)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format, instance))
     handler.addFilter(InstanceField(instance))
     handler.addFilter(DropRedisRetries())
+    for extra in filters:
+        handler.addFilter(extra)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
