@@ -10,6 +10,9 @@ from app.emit import create_emitter
 from native.cluster import ROOT
 from tests.support import clients, local_cluster, new_room
 
+# Private native clusters: under --target compose these are skipped.
+pytestmark = pytest.mark.only_target('local')
+
 
 @pytest.fixture(scope='module')
 def kit(tmp_path_factory):

@@ -10,6 +10,9 @@ import pytest
 from tests.integration.metrics_support import wait_for
 from tests.support import DENIED_ORIGIN, PATH, Client, http_request, local_cluster
 
+# Private native clusters: under --target compose these are skipped.
+pytestmark = pytest.mark.only_target('local')
+
 
 @pytest.fixture(scope='module')
 def kit(tmp_path_factory):

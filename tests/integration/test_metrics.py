@@ -29,6 +29,9 @@ from tests.support import (
 # Short pings, so a frozen client is dropped within seconds.
 ENV = {'PING_INTERVAL': '2', 'PING_TIMEOUT': '2'}
 
+# Private native clusters: under --target compose these are skipped.
+pytestmark = pytest.mark.only_target('local')
+
 
 @pytest.fixture(scope='module', params=['eventlet', 'gevent'])
 def kit(request, tmp_path_factory):
