@@ -134,7 +134,7 @@ lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
 .PHONY: test test-unit test-local test-doctor test-browser test-compose
-test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
+test: lint test-unit test-local test-doctor test-browser test-compose ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
