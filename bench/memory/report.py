@@ -31,7 +31,7 @@ def render(results: dict, command: str) -> str:
     lines = [
         '# Memory per idle WebSocket connection: where the bytes go',
         '',
-        f'Measured {results["date"]} with `{command}` (bench/memory.py).',
+        f'Measured {results["date"]} with `{command}` (bench/memory/).',
         f'Machine: {m["nproc"]} cores ({m["cpu"]}), {m["ram_gib"]} GiB RAM, '
         f'Linux {m["kernel"]}, Python {m["python"]}; '
         + ', '.join(f'{k} {v}' for k, v in m['versions'].items()) + '.',
