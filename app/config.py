@@ -203,12 +203,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
                        ' bytes')
     max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024,
                       65536, 1_000_000_000, ' bytes')
-    if max_buffer < max_payload:
+    if max_buffer < 2 * max_payload:
         raise ConfigError(
-            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is smaller than '
-            f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
-            f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
-            f'least {max_payload}.')
+            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is less than twice '
+            f'MAX_PAYLOAD_BYTES={max_payload}, so a full-size message in '
+            f'flight and the next one would disconnect their recipient; set '
+            f'MAX_CLIENT_BUFFER_BYTES to at least {2 * max_payload}.')
     return Settings(
         instance_name=name,
         redis_url=redis_url,
