@@ -1,0 +1,106 @@
+"""Strict input at the Socket.IO layer, before any handler runs.
+
+`GuardedServer` is a mixin for python-socketio's Server (app/server.py):
+- binary packets are refused (the contract has none): the client is
+  disconnected at the packet header, before one attachment is buffered;
+- a packet that is not strict JSON (app/strictjson.py) disconnects its client,
+  as Node's server does, with one log line and no traceback;
+- every malformed event gets an error ack `{"ok": false, "error": ...}`:
+  a non-string or reserved event name, more than one argument, a payload that
+  is not an object;
+- events and bytes go through the client's token buckets (app/limits.py):
+  excess events get an error ack, sustained abuse disconnects the client.
+"""
+import logging
+
+from socketio import packet
+
+from app.limits import client_state
+
+log = logging.getLogger('app.guard')
+
+# Names a client may not send: python-socketio and socket.io give them a
+# meaning of their own (Node's server refuses them too).
+RESERVED_EVENTS = frozenset((
+    'connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener',
+    'removeListener', '*'))
+BINARY = (str(packet.BINARY_EVENT), str(packet.BINARY_ACK))
+
+
+def event_error(data):
+    """Why an EVENT packet's data is malformed, or None."""
+    if not isinstance(data, list) or not data:
+        return 'an event is ["name", {payload}]'
+    name = data[0]
+    if not isinstance(name, str):
+        return 'event name must be a string'
+    if name in RESERVED_EVENTS:
+        return f'event name {name[:40]!r} is reserved'
+    if len(data) > 2:
+        return f'expected one payload object, got {len(data) - 1} arguments'
+    if len(data) == 2 and not isinstance(data[1], dict):
+        return 'payload must be an object'
+    return None
+
+
+class GuardedServer:
+    """Mixin for socketio.Server; `security` is the instance's Security."""
+    security = None
+    refused = None  # counters by reason, for /admin stats
+
+    def count(self, reason: str):
+        if self.refused is None:
+            self.refused = {}
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def kit_state(self, eio_sid):
+        sock = self.eio.sockets.get(eio_sid)
+        return None if sock is None else client_state(sock, self.security)
+
+    def state_of(self, sid, namespace='/'):
+        """The limits state of a connected Socket.IO sid, or None."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        return None if eio_sid is None else self.kit_state(eio_sid)
+
+    def drop(self, eio_sid, why: str):
+        """Disconnect a client for what it sent (one rate-limited line)."""
+        self.count(why.split(':')[0])
+        log.warning('disconnected client %s: %s', eio_sid, why)
+        if eio_sid in self.eio.sockets:
+            self.eio.disconnect(eio_sid)
+
+    def _handle_eio_message(self, eio_sid, data):
+        state = self.kit_state(eio_sid)
+        if state is None:
+            return
+        if isinstance(data, (bytes, bytearray)) or \
+                (isinstance(data, str) and data[:1] in BINARY):
+            return self.drop(eio_sid, 'binary packet: the contract has no '
+                                      'binary events')
+        state.pending_bytes = len(data)
+        try:
+            return super()._handle_eio_message(eio_sid, data)
+        except ValueError as exc:
+            return self.drop(eio_sid, f'parse error: {exc}')
+
+    def _handle_event(self, eio_sid, namespace, id, data):
+        state = self.kit_state(eio_sid)
+        if state is None:
+            return
+        error = event_error(data)
+        if error is None:
+            size, state.pending_bytes = state.pending_bytes, 0
+            if not (state.bytes.take(size) and state.events.take()):
+                error = ('rate limited: more than RATE_EVENTS_PER_SECOND '
+                         'events or RATE_BYTES_PER_SECOND bytes')
+                if not state.strikes.take():
+                    return self.drop(eio_sid, 'rate limit: sustained abuse')
+        else:
+            self.count('malformed event')
+        if error is None:
+            return super()._handle_event(eio_sid, namespace, id, data)
+        if id is not None:
+            self._send_packet(eio_sid, self.packet_class(
+                packet.ACK, namespace=namespace or '/', id=id,
+                data=[{'ok': False, 'error': error}]))
+        return None
