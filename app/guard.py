@@ -80,8 +80,9 @@ class GuardedServer:
         state.pending_bytes = len(data)
         try:
             return super()._handle_eio_message(eio_sid, data)
-        except ValueError as exc:
-            return self.drop(eio_sid, f'parse error: {exc}')
+        except (ValueError, RecursionError) as exc:  # deep nesting: the latter
+            return self.drop(eio_sid, f'parse error: {type(exc).__name__}: '
+                                      f'{str(exc)[:80]}')
 
     def _handle_event(self, eio_sid, namespace, id, data):
         state = self.kit_state(eio_sid)

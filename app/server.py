@@ -94,9 +94,10 @@ def _join_error(state, room, security, auth):
     return None
 
 
-def _broadcast_error(state, room):
-    """Only into rooms the sender joined (and so was authorized for)."""
-    if state is None or room not in state.rooms:
+def _broadcast_error(sio, sid, room):
+    """Only into rooms the sender is in (and so was authorized for)."""
+    members = sio.manager.rooms.get('/', {}).get(room)
+    if not members or sid not in members:
         return f'join {room!r} before broadcasting to it'
     return None
 
@@ -211,7 +212,7 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
     @sio.event
     def broadcast(sid, data=None):
         room, error = _room(data)
-        error = error or _broadcast_error(sio.state_of(sid), room)
+        error = error or _broadcast_error(sio, sid, room)
         if error:
             return {'ok': False, 'error': error, 'instance': instance}
         try:

@@ -135,6 +135,9 @@ class Session:
                                    self.headers)
         self.open = open_packet(self.handshake)
         self.sid = self.open and self.open['sid']
+        cookie = self.handshake.cookies()
+        if cookie:  # as a browser would, e.g. the kit's session binding
+            self.headers = {**self.headers, 'Cookie': cookie}
 
     def _query(self) -> str:
         return eio_query(self.probe.path, transport='polling', sid=self.sid)

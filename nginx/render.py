@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
+from nginx.security import limit_values, listen_values
 
 TEMPLATE = Path(__file__).with_name('nginx.conf.template')
 PLACEHOLDER = re.compile(r'{{ ([A-Z_]+) }}')
@@ -145,10 +146,11 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         'ALL_SERVERS': '\n'.join(f'        server {i.address} max_fails=1 '
                                  f'fail_timeout=1s;' for i in instances),
         'INSTANCE_UPSTREAMS': upstreams,
-        'LISTEN': listen,
+        **limit_values(cluster),
+        **listen_values(cluster, listen),
         'PING_WINDOW': str(cluster.ping_interval + cluster.ping_timeout),
         'PROXY_TIMEOUT': str(cluster.proxy_timeout),
-        'MAX_BODY': str(cluster.max_payload_bytes + 64 * 1024),
+        'MAX_BODY': str(cluster.max_payload_bytes),
         'SOCKETIO_PATH': cluster.socketio_path,
         'PAGE_SERVER': _page_server(page_listen, page_root),
     }
