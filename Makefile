@@ -130,8 +130,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose
-test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
+.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose
+test: test-unit test-local test-hostile test-doctor test-browser test-compose ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -150,6 +150,9 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(RUN_COMPOSE) logs --tail=40; fi; \
 	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
+
+test-hostile: deps install page-deps ## The attack suite: each attack, then every instance still serves, same worker, bounded memory
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/hostile $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

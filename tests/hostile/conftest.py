@@ -89,6 +89,7 @@ class Hostile:
             worker = self.worker(name)
             assert worker.pid == pid, f'{name}: worker replaced'
             growth = worker.memory_info().rss - rss
+            print(f'[{name} RSS +{growth / 2**20:.1f} MiB since start]', end=' ')
             assert growth < RSS_BOUND, f'{name}: RSS grew by {growth} bytes'
 
 
