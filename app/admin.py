@@ -19,8 +19,8 @@ def register_admin(sio, auth, instance: str):
             claims = auth.claims(auth_data)
             if not auth.enabled or not auth.is_admin(claims):
                 raise Unauthorized('admin role required')
-        except ConnectionRefusedError as exc:
-            sio.count(f'admin {exc}')
+        except Unauthorized as exc:
+            sio.count(f'admin refused: {exc.why}')
             raise
         return True
 

@@ -62,7 +62,7 @@ class Authenticator:
             return None
         token = auth.get('token') if isinstance(auth, dict) else None
         if not token:
-            raise Unauthorized('missing token (send auth: {token})')
+            raise Unauthorized('missing token')
         if not isinstance(token, str) or len(token) > 8192:
             raise Unauthorized('invalid token')
         sec = self.security

@@ -17,7 +17,7 @@ import socketio
 
 from app import logsafe, strictjson
 from app.admin import register_admin
-from app.auth import Authenticator, is_sid_like
+from app.auth import Authenticator, Unauthorized, is_sid_like
 from app.config import Settings
 from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
@@ -107,8 +107,8 @@ def _authenticate(sio, auth, sid, auth_data):
     a refusal becomes the client's connect_error."""
     try:
         claims = auth.claims(auth_data)
-    except ConnectionRefusedError as exc:
-        sio.count(f'connect {exc}')
+    except Unauthorized as exc:
+        sio.count(f'connect refused: {exc.why}')
         raise
     state = sio.state_of(sid)
     if state is not None:
