@@ -35,6 +35,7 @@ OFFLINE ?=
 RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
+CERT_NAMES ?=
 BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 # Shell test: a Docker engine answers and this project has containers.
@@ -105,6 +106,12 @@ build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse
 
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
+
+##@ TLS
+
+.PHONY: certs
+certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NAMES=host,ip adds names)
+	@bash scripts/certs.sh certs "$(CERT_NAMES)"
 
 ##@ Native cluster (no Docker)
 

@@ -79,8 +79,10 @@ class HttpRoutes:
                     ('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')])
                 return [b'']
             value = secrets.token_urlsafe(12)
+            security = self.settings.security
             cookie = (f'{self.settings.session_cookie}={value}; Path=/; '
-                      f'HttpOnly; SameSite=Lax')
+                      f'HttpOnly; SameSite={security.cookie_samesite.title()}'
+                      + ('; Secure' if security.cookie_secure else ''))
             return _json(start_response, '200 OK',
                          {'instance': name, 'session': value},
                          cors + [('Set-Cookie', cookie)])

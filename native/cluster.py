@@ -100,9 +100,9 @@ class LocalCluster:
         HTTP_PORT, PAGE_PORT or REDIS_PORT given in env are kept; every other
         port is picked free. env also goes to the instances.
         """
-        ports = iter(free_ports(3 + instances))
+        ports = iter(free_ports(4 + instances))
         env = dict(env, INSTANCES=str(instances))
-        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT'):
+        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT', 'HTTPS_PORT'):
             env.setdefault(name, str(next(ports)))
         settings = load_cluster(env)
         return cls(run_dir, settings, dict(zip(settings.instance_names, ports)),
@@ -217,6 +217,8 @@ class LocalCluster:
                      in enumerate(self.app_ports.items())}}
         if self.env.get('PAGE_ROOT'):
             wanted['PAGE_PORT'] = self.settings.page_port
+        if self.settings.edge.tls:
+            wanted['HTTPS_PORT'] = self.settings.edge.https_port
         for label, port in wanted.items():
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
