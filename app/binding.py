@@ -11,8 +11,12 @@ opened directly on WebSocket never names its sid again, so it needs none.
 Page scripts cannot read the cookie (HttpOnly), so a sid leaked through a
 log, a URL or an XSS-free bug is not enough. What it costs: clients must keep
 cookies between requests (browsers with `withCredentials`, python-socketio,
-socket.io-client in Node with `withCredentials: true`); SESSION_BINDING=off
-restores plain Engine.IO.
+socket.io-client in Node with `withCredentials: true`), and the browser
+must send the cookie: the page and the API on the same site, or
+SameSite=None; Secure over TLS where the browser still allows third-party
+cookies. SESSION_BINDING=address binds to the client's address instead (as
+nginx saw it, X-Real-IP): no cookie needed, but anyone behind the same NAT
+passes. SESSION_BINDING=off restores plain Engine.IO.
 """
 import hmac
 import json
@@ -31,12 +35,18 @@ def _cookie_value(environ, name):
     return morsel.value if morsel else None
 
 
+def _address(environ):
+    """The client's address: nginx's X-Real-IP, else the peer's."""
+    return environ.get('HTTP_X_REAL_IP') or environ.get('REMOTE_ADDR') or '-'
+
+
 class SessionBinding:
     """The WSGI-side check; `sessions` maps a sid to its handshake environ
     (python-socketio's `Server.environ`)."""
 
     def __init__(self, cookie_name: str, path: str, samesite: str,
-                 secure: bool, sessions: dict):
+                 secure: bool, sessions: dict, mode: str = 'cookie'):
+        self.by_address = mode == 'address'
         self.name = f'{cookie_name}_eio'
         attrs = [f'Path={path}/', 'HttpOnly', f'SameSite={samesite.title()}']
         if secure:
@@ -52,7 +62,8 @@ class SessionBinding:
         session = self.sessions.get(sid[0])
         if session is not None:
             expected = session.get(ENVIRON_KEY)
-            given = _cookie_value(environ, self.name)
+            given = (_address(environ) if self.by_address
+                     else _cookie_value(environ, self.name))
             if not expected or not given or not hmac.compare_digest(
                     expected.encode(), given.encode()):
                 return self._refuse(start_response)
@@ -60,6 +71,9 @@ class SessionBinding:
 
     def _binding_start(self, environ, start_response):
         """A handshake: its session keeps the secret the cookie carries."""
+        if self.by_address:
+            environ[ENVIRON_KEY] = _address(environ)
+            return start_response
         secret = secrets.token_urlsafe(24)
         environ[ENVIRON_KEY] = secret
         cookie = f'{self.name}={secret}; {self.attrs}'

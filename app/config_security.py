@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AUTH_MODES = ('none', 'jwt')
 JWT_ALGORITHMS = ('HS256', 'RS256', 'ES256')
 SAMESITE = ('lax', 'strict', 'none')
-BINDINGS = ('cookie', 'off')
+BINDINGS = ('cookie', 'address', 'off')
 CLAIM_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$')
 SIZE_RE = re.compile(r'^([0-9]{1,12})([kmg]?)$')
 

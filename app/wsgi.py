@@ -125,10 +125,11 @@ class InstanceApp:
         self.prefix = settings.socketio_path + '/'
         security = settings.security
         self.binding = None
-        if security.session_binding == 'cookie':
+        if security.session_binding != 'off':
             self.binding = SessionBinding(
                 settings.session_cookie, settings.socketio_path,
-                security.cookie_samesite, security.cookie_secure, sio.environ)
+                security.cookie_samesite, security.cookie_secure, sio.environ,
+                security.session_binding)
 
     def drain(self):
         """Refuse new sessions and drop the current ones (on SIGTERM)."""

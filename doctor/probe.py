@@ -159,9 +159,11 @@ class Session:
             pass
 
 
-def connect_packet(namespace: str) -> str:
-    """The Socket.IO CONNECT packet for a namespace."""
-    return '40' if namespace == '/' else f'40{namespace},'
+def connect_packet(namespace: str, token: str = '') -> str:
+    """The Socket.IO CONNECT packet for a namespace, with `auth: {token}`
+    when the doctor was given --token."""
+    auth = json.dumps({'token': token}) if token else ''
+    return f'40{auth}' if namespace == '/' else f'40{namespace},{auth}'
 
 
 def is_unknown_session(resp: Response) -> bool:
