@@ -2,9 +2,9 @@
 
 `load_settings()` builds the settings of one Socket.IO instance; `load_cluster()`
 builds the settings of the whole topology (instance count, balancer port and
-timeouts) that the nginx renderer and the native runner need. Nothing else in
-the project reads `os.environ`. A bad value raises `ConfigError` with one
-sentence that names the variable and the fix.
+timeouts) that nginx and native mode need (the security ones are parsed in
+app/config_security.py, from the same mapping). Nothing else reads os.environ.
+A bad value raises `ConfigError` with one sentence naming the variable and fix.
 """
 import os
 import re
@@ -12,9 +12,8 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
-if TYPE_CHECKING:  # parsed there, called from here (file size)
+if TYPE_CHECKING:
     from app.config_security import Edge, Security
-
 
 class ConfigError(ValueError):
     """A configuration value that must stop start-up."""
@@ -189,11 +188,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
             f'redis://HOST:PORT/DB (or rediss:// or unix://).')
     credentials = _bool(env, 'CORS_CREDENTIALS', True)
-    # Default: the kit's demo page, served on PAGE_PORT (another origin).
+    # Default: the kit's demo page on PAGE_PORT (another origin; https: TLS).
     page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
+    page = 'https' if _get(env, 'TLS', 'off').lower() == 'on' else 'http'
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
-             f'http://localhost:{page_port},http://127.0.0.1:{page_port}'),
+             f'{page}://localhost:{page_port},{page}://127.0.0.1:{page_port}'),
         credentials)
     interval, timeout = _ping(env)
     bind = _get(env, 'BIND', '0.0.0.0:8000')

@@ -198,10 +198,24 @@ class Client:
         await self._post(p.encode_connect())
         self._spawn(self._poll_loop(self._generation))
 
+    @property
+    def _headers(self):
+        """The configured headers, plus the cookies this client's handshake
+        set (a server may bind its session to them, like the kit's
+        SESSION_BINDING=cookie): each client keeps its own, as a browser tab
+        would, not in the session's shared jar."""
+        cookie = getattr(self, '_cookie', None)
+        return {**self.config.headers, 'Cookie': cookie} if cookie else \
+            self.config.headers
+
     async def _get(self, url):
-        async with self.session.get(url, headers=self.config.headers) as resp:
+        async with self.session.get(url, headers=self._headers) as resp:
             if resp.status != 200:
                 raise ConnectError(f'HTTP {resp.status}')
+            if 'sid=' not in url:  # a handshake: keep what it set
+                pairs = [v.split(';', 1)[0].strip()
+                         for v in resp.headers.getall('Set-Cookie', [])]
+                self._cookie = '; '.join(pairs) or None
             return await resp.text()
 
     async def _post(self, body: str):
@@ -209,7 +223,7 @@ class Client:
         async with self._post_lock:
             async with self.session.post(
                     url, data=body.encode(), headers={
-                        **self.config.headers,
+                        **self._headers,
                         'Content-Type': 'text/plain;charset=UTF-8'}) as resp:
                 await resp.read()
                 if resp.status != 200:
@@ -241,7 +255,7 @@ class Client:
         try:
             ws = await self.session.ws_connect(
                 self.config.endpoint('websocket', self._eio_sid),
-                headers=self.config.headers, autoping=False, heartbeat=None,
+                headers=self._headers, autoping=False, heartbeat=None,
                 max_msg_size=0, compress=0, timeout=aiohttp.ClientWSTimeout(
                     ws_close=2))
         except aiohttp.WSServerHandshakeError as exc:

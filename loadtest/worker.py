@@ -177,7 +177,10 @@ class Worker(Handler):
     async def main(self):
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.cfg['connect_timeout'])
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # No shared cookie jar: each client keeps its own cookies (client.py).
+        async with aiohttp.ClientSession(
+                connector=connector, timeout=timeout,
+                cookie_jar=aiohttp.DummyCookieJar()) as session:
             self.session = session
             sampler = self._spawn(self._sampler())
             try:

@@ -64,6 +64,8 @@ def test_streamed_large_frames_do_not_freeze_the_instance(attack):
     thread.join(10)
     probe.close()
     streamer.close()
+    print(f'[slowest answer while a client streamed 90 kB frames: '
+          f'{worst * 1000:.0f} ms]', end=' ')
     assert worst < 1.0, f'an answer took {worst:.2f}s while a client streamed'
 
 
@@ -106,6 +108,7 @@ def test_abandoned_polling_posts_leave_nothing_behind(attack):
     worker = attack.worker('app3')
     waiting = [c for c in worker.net_connections('tcp')
                if c.status == psutil.CONN_CLOSE_WAIT]
+    print(f'[CLOSE_WAIT after 200 abandoned POSTs: {len(waiting)}]', end=' ')
     assert len(waiting) < 5, waiting
 
 
@@ -176,6 +179,8 @@ def test_event_flood_is_limited_then_disconnected(attack):
             ack = json.loads(text[text.index('['):])[0]
             ok += ack['ok']
             refused += not ack['ok']
+    print(f'[flood of 5000: {ok} accepted, {refused} refused, then '
+          f'disconnected: {closed}]', end=' ')
     assert closed, 'sustained abuse did not disconnect the client'
     assert ok <= 200 + 100 * 3, ok  # burst + rate x a few seconds
     assert refused > 0
