@@ -66,7 +66,11 @@ class GuardedServer:
         """Disconnect a client for what it sent (one rate-limited line)."""
         self.count(why.split(':')[0])
         log.warning('disconnected client %s: %s', eio_sid, why)
-        if eio_sid in self.eio.sockets:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            ws = getattr(sock, 'ws', None)
+            if ws is not None:  # what is queued (error acks) goes first
+                ws.flush()
             self.eio.disconnect(eio_sid)
 
     def _handle_eio_message(self, eio_sid, data):
