@@ -1,7 +1,7 @@
 """The hostile suite's cluster and its after-attack check.
 
-One native cluster (redis, 3 eventlet instances, nginx) on free loopback
-ports with the kit's DEFAULT limits (only the ports and the origin list are
+One native cluster (redis, 3 instances, nginx) per worker class (eventlet,
+gevent) on free loopback ports with the kit's DEFAULT limits (only the ports and the origin list are
 the tests' own). Every case attacks, then `survivors` checks that the
 instances are intact: well-behaved clients on every instance still connect
 and receive a broadcast across instances, no worker was replaced (same PID),
@@ -93,10 +93,10 @@ class Hostile:
             assert growth < RSS_BOUND, f'{name}: RSS grew by {growth} bytes'
 
 
-@pytest.fixture(scope='session')
-def hostile(tmp_path_factory):
-    with local_cluster(tmp_path_factory.mktemp('hostile'), 3,
-                       HOSTILE_ENV) as lc:
+@pytest.fixture(scope='session', params=['eventlet', 'gevent'])
+def hostile(request, tmp_path_factory):
+    with local_cluster(tmp_path_factory.mktemp(f'hostile-{request.param}'), 3,
+                       {**HOSTILE_ENV, 'WORKER_CLASS': request.param}) as lc:
         baseline = {}
         for name in lc.app_ports:
             warm = Client(f'http://127.0.0.1:{lc.app_ports[name]}').connect()
