@@ -1,6 +1,7 @@
 """TLS=on end to end: Chromium loads the demo page over https and connects
-over https and wss through nginx, with SameSite=None; Secure cookies (the session
-cookie and the session-binding cookie); plain http redirects, HSTS is sent.
+over https and wss through nginx, with SameSite=None; Secure cookies (the
+session cookie and the session-binding cookie) and, with AUTH_MODE=jwt, a
+token from the demo endpoint; plain http redirects, HSTS is sent.
 
 The certificate comes from scripts/certs.sh (make certs); Chromium trusts
 exactly its public key (--ignore-certificate-errors-spki-list), Python its CA.
@@ -53,6 +54,9 @@ def test_page_over_tls_with_secure_cookies(tmp_path):
     env = {'TLS': 'on', 'TLS_CERT': str(certs / 'server.crt'),
            'TLS_KEY': str(certs / 'server.key'),
            'SESSION_COOKIE_SAMESITE': 'None', 'PAGE_PORT': str(page_port),
+           # The page must take a token from the demo endpoint to connect.
+           'AUTH_MODE': 'jwt', 'JWT_SECRET': 'tls-test-' + 's' * 40,
+           'DEMO_TOKENS': 'true',
            'PAGE_ROOT': str(PAGE),
            'CORS_ALLOWED_ORIGINS': f'https://localhost:{page_port}'}
     with local_cluster(tmp_path / 'cluster', 2, env) as local:
