@@ -8,8 +8,9 @@
 - every malformed event gets an error ack `{"ok": false, "error": ...}`:
   a non-string or reserved event name, more than one argument, a payload that
   is not an object;
-- events and bytes go through the client's token buckets (app/limits.py):
-  excess events get an error ack, sustained abuse disconnects the client.
+- every packet goes through the client's token buckets on bytes and events
+  (app/limits.py): an excess event gets an error ack, other excess packets
+  (CONNECT, ACK, ...) are ignored; sustained abuse disconnects the client.
 """
 import logging
 
@@ -81,7 +82,14 @@ class GuardedServer:
                 (isinstance(data, str) and data[:1] in BINARY):
             return self.drop(eio_sid, 'binary packet: the contract has no '
                                       'binary events')
-        state.pending_bytes = len(data)
+        state.bytes_ok = state.bytes.take(len(data))
+        if data[:1] != str(packet.EVENT) and not (
+                state.bytes_ok and state.events.take()):
+            # CONNECT, DISCONNECT, ACK: no ack to refuse them with; ignored,
+            # and counted towards sustained abuse like refused events.
+            if not state.strikes.take():
+                return self.drop(eio_sid, 'rate limit: sustained abuse')
+            return None
         try:
             return super()._handle_eio_message(eio_sid, data)
         except (ValueError, RecursionError) as exc:  # deep nesting: the latter
@@ -93,14 +101,12 @@ class GuardedServer:
         if state is None:
             return
         error = event_error(data)
-        if error is None:
-            size, state.pending_bytes = state.pending_bytes, 0
-            if not (state.bytes.take(size) and state.events.take()):
-                error = ('rate limited: more than RATE_EVENTS_PER_SECOND '
-                         'events or RATE_BYTES_PER_SECOND bytes')
-                if not state.strikes.take():
-                    return self.drop(eio_sid, 'rate limit: sustained abuse')
-        else:
+        if not (state.bytes_ok and state.events.take()):  # malformed ones too
+            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events '
+                     'or RATE_BYTES_PER_SECOND bytes')
+            if not state.strikes.take():
+                return self.drop(eio_sid, 'rate limit: sustained abuse')
+        elif error:
             self.count('malformed event')
         if error is None:
             return super()._handle_event(eio_sid, namespace, id, data)

@@ -40,8 +40,7 @@ class TokenBucket:
 
 class ClientState:
     """What the limits remember about one connected client."""
-    __slots__ = ('events', 'bytes', 'strikes', 'rooms', 'pending_bytes',
-                 'claims')
+    __slots__ = ('events', 'bytes', 'strikes', 'rooms', 'bytes_ok', 'claims')
 
     def __init__(self, security: Security):
         self.events = TokenBucket(security.rate_events_per_second,
@@ -53,7 +52,7 @@ class ClientState:
         after = security.rate_disconnect_after
         self.strikes = TokenBucket(after / 10.0, after)
         self.rooms: Set[str] = set()
-        self.pending_bytes = 0   # charged by the Engine.IO message
+        self.bytes_ok = True     # the current message fit the bytes bucket
         self.claims: Optional[dict] = None
 
 

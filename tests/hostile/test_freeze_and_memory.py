@@ -205,3 +205,16 @@ def test_origin_not_allowed_is_refused(attack):
                         headers={'Origin': 'http://evil.example'})
     assert resp.status == 400
     assert ALLOWED_ORIGIN not in str(resp.headers)
+
+
+def test_flood_of_non_event_packets_is_limited_too(attack):
+    """CONNECT, ACK and malformed packets have no ack to refuse them with:
+    past the buckets they are ignored, and sustained they disconnect."""
+    ws = attack.session('app2')
+    for index in range(3000):
+        raw = ('40', '3999[]', '42[7]')[index % 3]
+        try:
+            ws.ws.send(raw)
+        except OSError:
+            break
+    assert _closed(ws, timeout=10)
