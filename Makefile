@@ -38,6 +38,7 @@ OFFLINE ?=
 RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
+CERT_NAMES ?=
 BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 # Shell test: a Docker engine answers and this project has containers.
@@ -109,6 +110,12 @@ build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
 
+##@ TLS
+
+.PHONY: certs
+certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NAMES=host,ip adds names)
+	@bash scripts/certs.sh certs "$(CERT_NAMES)"
+
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
@@ -133,8 +140,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose
-test: lint test-unit test-local test-doctor test-browser test-compose ## Run every test suite
+.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose
+test: lint test-unit test-local test-hostile test-doctor test-browser test-compose ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -153,6 +160,9 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(RUN_COMPOSE) logs --tail=40; fi; \
 	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
+
+test-hostile: deps install page-deps ## The attack suite: each attack, then every instance still serves, same worker, bounded memory
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/hostile $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

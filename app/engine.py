@@ -20,6 +20,7 @@ from engineio.socket import Socket
 
 from app.connection import Flusher, WebSocket
 from app.greenio import Green
+from app.limits import BoundedPollingQueue
 from app.websocket import HandshakeError, handshake_response
 
 # How often the ping loop looks for sessions whose ping is due.
@@ -82,8 +83,9 @@ class DataPlane:
     max_websockets: int
 
 
-class KitSocket(Socket):
-    """An Engine.IO session; once on WebSocket, packets go straight to it."""
+class KitSocket(BoundedPollingQueue, Socket):
+    """An Engine.IO session; once on WebSocket, packets go straight to it
+    (while polling, what waits for it is bounded: app/limits.py)."""
     ws: Optional[WebSocket] = None          # once upgraded
     pending_ws: Optional[WebSocket] = None  # from the 101 on
     ping_due = 0.0
