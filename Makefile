@@ -40,6 +40,7 @@ PROFILE ?=
 RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
+CERT_NAMES ?=
 BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 # Shell test: a Docker engine answers and this project has containers.
@@ -118,6 +119,12 @@ build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
 
+##@ TLS
+
+.PHONY: certs
+certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NAMES=host,ip adds names)
+	@bash scripts/certs.sh certs "$(CERT_NAMES)"
+
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
@@ -142,8 +149,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose test-package test-observability
-test: lint test-unit test-package test-local test-doctor test-browser test-compose test-observability ## Run every test suite (and lint)
+.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose test-package test-observability
+test: lint test-unit test-package test-local test-hostile test-doctor test-browser test-compose test-observability ## Run every test suite (and lint)
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -168,6 +175,9 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 
 test-observability: install page-deps ## PROFILE=observability in a compose project of its own: Prometheus targets and the clients gauge (skipped without a Docker engine unless REQUIRE_COMPOSE=1)
 	REQUIRE_COMPOSE=$(REQUIRE_COMPOSE) $(PY) -m pytest -q -s tests/observability $(PYTEST_ARGS)
+
+test-hostile: deps install page-deps ## The attack suite: each attack, then every instance still serves, same worker, bounded memory
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/hostile $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

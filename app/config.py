@@ -1,10 +1,11 @@
 """All configuration of the kit, read from the environment in this one module.
 
 `load_settings()` builds the settings of one Socket.IO instance; `load_cluster()`
-those of the topology (instance count, balancer port and timeouts) that nginx and
-native mode need (metrics and logs: app/config_observability.py, same mapping).
-Nothing else reads `os.environ`. A bad value raises `ConfigError` with one
-sentence that names the variable and the fix.
+those of the topology (instance count, balancer port, timeouts) that nginx and
+native mode need. The security and the observability ones are parsed in
+app/config_security.py and app/config_observability.py, from the same mapping.
+Nothing else reads os.environ. A bad value raises `ConfigError` with one
+sentence naming the variable and the fix.
 """
 import os
 import re
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
 if TYPE_CHECKING:
     from app.config_observability import ClusterObservability, Observability
-
+    from app.config_security import Edge, Security
 
 class ConfigError(ValueError):
     """A configuration value that must stop start-up."""
@@ -55,6 +56,7 @@ class Settings:
     ws_compression_threshold: int
     max_client_buffer_bytes: int
     worker_connections: int
+    security: 'Security' = None  # app/config_security.py
     observability: 'Observability' = None  # app/config_observability.py
 
     @property
@@ -76,6 +78,7 @@ class Cluster:
     ping_interval: int
     ping_timeout: int
     max_payload_bytes: int
+    edge: 'Edge' = None  # app/config_security.py
     observability: 'ClusterObservability' = None  # app/config_observability.py
 
     @property
@@ -103,10 +106,8 @@ def _int(env, name, default, low, high, unit=''):
 
 def _bool(env, name, default):
     raw = _get(env, name, 'true' if default else 'false').lower()
-    if raw in TRUE:
-        return True
-    if raw in FALSE:
-        return False
+    if raw in TRUE or raw in FALSE:
+        return raw in TRUE
     raise ConfigError(f'{name}={raw!r} is not a boolean; set {name} to true or false.')
 
 
@@ -122,10 +123,9 @@ def parse_origins(raw: str, credentials: bool) -> Tuple[str, ...]:
     """Parse CORS_ALLOWED_ORIGINS: exact `scheme://host[:port]` origins."""
     origins = tuple(o.strip() for o in raw.split(',') if o.strip())
     if not origins:
-        raise ConfigError(
-            'CORS_ALLOWED_ORIGINS is empty; set it to the comma-separated '
-            'origins of the pages that connect, e.g. '
-            'http://localhost:8081,https://app.example.com.')
+        raise ConfigError('CORS_ALLOWED_ORIGINS is empty; set it to the comma-separated origins '
+                          'of the pages that connect, e.g. http://localhost:8081,'
+                          'https://app.example.com.')
     if '*' in origins:
         if credentials:
             raise ConfigError(
@@ -134,19 +134,16 @@ def parse_origins(raw: str, credentials: bool) -> Tuple[str, ...]:
                 'origin on credentialed requests; list the exact origins in '
                 'CORS_ALLOWED_ORIGINS or set CORS_CREDENTIALS=false.')
         if len(origins) > 1:
-            raise ConfigError(
-                'CORS_ALLOWED_ORIGINS mixes * with explicit origins; set it to '
-                'either * or a list of exact origins.')
+            raise ConfigError('CORS_ALLOWED_ORIGINS mixes * with explicit origins; set it to '
+                              'either * or a list of exact origins.')
         return origins
     for origin in origins:
         match = ORIGIN_RE.match(origin)
         port = match and match.group('port')
         if not match or (port and not 0 < int(port) < 65536):
-            raise ConfigError(
-                f'CORS_ALLOWED_ORIGINS contains {origin!r}, which is not an '
-                f'origin; write each one as scheme://host[:port] with http or '
-                f'https and no path or trailing slash, e.g. '
-                f'https://app.example.com.')
+            raise ConfigError(f'CORS_ALLOWED_ORIGINS contains {origin!r}, which is not an origin; '
+                              f'write each one as scheme://host[:port] with http or https and '
+                              f'no path or trailing slash, e.g. https://app.example.com.')
     return origins
 
 
@@ -173,21 +170,24 @@ def _ping(env):
 
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Read and check the settings of one instance."""
-    from app.config_observability import load_observability
     env = os.environ if env is None else env
     name = _get(env, 'INSTANCE_NAME', socket.gethostname().split('.')[0])
     if not INSTANCE_NAME_RE.match(name):
         raise ConfigError(f'INSTANCE_NAME={name!r} is not a valid instance name; use 1-32 '
                           f'letters, digits, "-" or "_" (no dots), e.g. app1.')
-    redis_url = _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0')
+    from app.config_observability import load_observability
+    from app.config_security import load_security, redis_url_with_password
+    redis_url = redis_url_with_password(
+        _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0'), env)
     if not redis_url.startswith(('redis://', 'rediss://', 'unix://')):
         raise ConfigError(f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
                           f'redis://HOST:PORT/DB (or rediss:// or unix://).')
-    credentials = _bool(env, 'CORS_CREDENTIALS', True)  # default origins: the demo page
+    credentials = _bool(env, 'CORS_CREDENTIALS', True)  # origins: the demo page's (TLS: https)
     page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
+    page = 'https' if _get(env, 'TLS', 'off').lower() == 'on' else 'http'
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
-             f'http://localhost:{page_port},http://127.0.0.1:{page_port}'),
+             f'{page}://localhost:{page_port},{page}://127.0.0.1:{page_port}'),
         credentials)
     interval, timeout = _ping(env)
     bind = _get(env, 'BIND', '0.0.0.0:8000')
@@ -198,15 +198,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if not re.match(r'^[A-Za-z0-9_-]{1,64}$', cookie):
         raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; use letters, '
                           f'digits, "-" or "_".')
-    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000, ' bytes')
+    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000, ' bytes')
     max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024, 65536, 1_000_000_000,
                       ' bytes')
-    if max_buffer < max_payload:
-        raise ConfigError(
-            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is smaller than '
-            f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
-            f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
-            f'least {max_payload}.')
+    if max_buffer < 2 * max_payload:
+        raise ConfigError(f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is less than twice '
+                          f'MAX_PAYLOAD_BYTES={max_payload}, so a full-size message in flight '
+                          f'and the next one would disconnect their recipient; set '
+                          f'MAX_CLIENT_BUFFER_BYTES to at least {2 * max_payload}.')
     return Settings(
         instance_name=name,
         redis_url=redis_url,
@@ -231,6 +230,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
+        security=load_security(env, max_payload),
         observability=load_observability(env, int(port)),
     )
 
@@ -238,19 +238,18 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
 def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     """Read and check the settings of the whole topology."""
     from app.config_observability import load_cluster_observability
+    from app.config_security import load_edge
     env = os.environ if env is None else env
     interval, timeout = _ping(env)
-    # nginx closes a proxied connection that is silent for proxy_read_timeout.
-    # Engine.IO only guarantees traffic every PING_INTERVAL, and a long-poll can
-    # be held for PING_INTERVAL + PING_TIMEOUT, so the timeout must clear that
-    # with margin.
+    # nginx closes a proxied connection silent for proxy_read_timeout. Engine.IO only
+    # guarantees traffic every PING_INTERVAL, and a long-poll can be held for
+    # PING_INTERVAL + PING_TIMEOUT, so the timeout must clear that with margin.
     minimum = 2 * (interval + timeout)
     proxy_timeout = _int(env, 'PROXY_TIMEOUT', max(120, minimum), 1, 86400, ' seconds')
     if proxy_timeout < minimum:
-        raise ConfigError(
-            f'PROXY_TIMEOUT={proxy_timeout} is too short for PING_INTERVAL='
-            f'{interval} + PING_TIMEOUT={timeout}; nginx would cut idle '
-            f'connections, so set PROXY_TIMEOUT to at least {minimum}.')
+        raise ConfigError(f'PROXY_TIMEOUT={proxy_timeout} is too short for PING_INTERVAL='
+                          f'{interval} + PING_TIMEOUT={timeout}; nginx would cut idle '
+                          f'connections, so set PROXY_TIMEOUT to at least {minimum}.')
     return Cluster(
         instances=_int(env, 'INSTANCES', 3, 1, 32),
         http_port=_int(env, 'HTTP_PORT', 8080, 1, 65535),
@@ -262,7 +261,8 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
         socketio_path=parse_path(env),
         ping_interval=interval,
         ping_timeout=timeout,
-        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000, ' bytes'),
+        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000, ' bytes'),
+        edge=load_edge(env),
         observability=load_cluster_observability(env),
     )
 

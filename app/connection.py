@@ -56,7 +56,8 @@ class WebSocket:
     bytes wait for a client, it is disconnected.
     """
     __slots__ = ('sock', 'raw', 'green', 'flusher', 'max_message', 'max_buffer',
-                 'deflate_wbits', '_inflate_takeover', '_inflater', '_rbuf',
+                 'deflate_wbits', '_rbuf',
+                 '_unyielded',
                  '_out', '_out_bytes', '_inflight', '_writer', 'closed',
                  'closing', 'close_reason')
 
@@ -66,9 +67,8 @@ class WebSocket:
         self.raw = green.raw_socket(sock)
         self.max_message, self.max_buffer = max_message, max_buffer
         self.deflate_wbits = deflate[1] if deflate else 0
-        self._inflate_takeover = deflate[2] if deflate else False
-        self._inflater = None
         self._rbuf = bytearray()
+        self._unyielded = 0  # bytes read since the reader last yielded
         self._out: List[bytes] = []
         self._out_bytes = 0
         self._inflight = 0
@@ -88,7 +88,7 @@ class WebSocket:
     def write(self, data: bytes):
         """Queue ready-made frame bytes; a broadcast passes the same object to
         every member."""
-        if self.closed:
+        if self.closed or self.closing:  # nothing may follow a close frame
             return
         out = self._out
         out.append(data)
@@ -141,8 +141,12 @@ class WebSocket:
             self._shutdown()
 
     def close(self, code: int = CLOSE_NORMAL):
-        """Send a close frame, then shut the connection down."""
+        """Send a close frame, then shut the connection down; a client that
+        is not reading (its writer is blocked) is dropped at once instead."""
         if self.closed or self.closing:
+            return
+        if self._writer is not None:
+            self.abort('closed while the client was not reading')
             return
         self.write(frame(struct.pack('!H', code), OP_CLOSE))
         self.closing = True
@@ -259,8 +263,10 @@ class WebSocket:
             if not chunk:
                 raise EOFError
             buf += chunk
-            if len(chunk) == RECV_SIZE:
+            self._unyielded += len(chunk)
+            if self._unyielded >= RECV_SIZE:
                 # A client streaming data must not starve the others.
+                self._unyielded = 0
                 self.green.sleep(0)
         data = bytes(buf[:count])
         if len(buf) == count:
@@ -270,11 +276,8 @@ class WebSocket:
         return data
 
     def _inflate(self, data: bytes) -> bytes:
-        inflater = self._inflater
-        if inflater is None:
-            inflater = zlib.decompressobj(-15)
-            if self._inflate_takeover:
-                self._inflater = inflater
+        # client_no_context_takeover was negotiated: each message on its own.
+        inflater = zlib.decompressobj(-15)
         try:
             out = inflater.decompress(data + DEFLATE_TAIL, self.max_message + 1)
         except zlib.error:

@@ -20,6 +20,7 @@ from engineio.socket import Socket
 
 from app.connection import Flusher, WebSocket
 from app.greenio import Green
+from app.limits import BoundedPollingQueue
 from app.metrics import NULL_METRICS
 from app.websocket import HandshakeError, handshake_response
 
@@ -85,9 +86,11 @@ class DataPlane:
     max_websockets: int
 
 
-class KitSocket(Socket):
-    """An Engine.IO session; once on WebSocket, packets go straight to it."""
-    ws: Optional[WebSocket] = None
+class KitSocket(BoundedPollingQueue, Socket):
+    """An Engine.IO session; once on WebSocket, packets go straight to it
+    (while polling, what waits for it is bounded: app/limits.py)."""
+    ws: Optional[WebSocket] = None          # once upgraded
+    pending_ws: Optional[WebSocket] = None  # from the 101 on
     ping_due = 0.0
 
     def send(self, pkt):
@@ -108,8 +111,10 @@ class KitSocket(Socket):
         # Never wait for the queue to drain: a polling client that stops
         # polling would hold the calling greenlet (and its request) forever.
         super().close(wait=False, abort=abort, reason=reason)
-        ws = self.ws
-        if ws is not None:
+        ws = self.ws or self.pending_ws
+        if ws is not None and self.ws is None:  # closed mid-upgrade
+            ws.abort('session closed during the upgrade')
+        elif ws is not None:
             if abort:
                 ws.abort(str(reason or 'closed'))
             else:
@@ -130,19 +135,25 @@ class KitSocket(Socket):
             if not self.connected:
                 self.close(abort=True)
             return server._bad_request(str(exc))
+        server.websockets += 1  # before anything can yield
         sock = plane.green.adopt(environ['gunicorn.socket'])
+        # A live client sends at least a pong every PING_INTERVAL: silence
+        # (or a send blocked) that long means the session is dead.
+        sock.settimeout(server.ping_interval + server.ping_timeout)
         ws = WebSocket(sock, plane.green, plane.flusher,
                        max_message=plane.max_message,
                        max_buffer=plane.max_client_buffer, deflate=deflate)
-        sock.sendall(response)
-        server.websockets += 1
-        plane.green.spawn(self._run, ws)
+        self.pending_ws = ws  # closed with the session, even mid-upgrade
+        plane.green.spawn(self._run, ws, response)
         return HANDLED
 
-    def _run(self, ws: WebSocket):
+    def _run(self, ws: WebSocket, response: bytes):
         """The session's reader greenlet, for as long as the client stays."""
         try:
+            ws.sock.sendall(response)
             self._serve(ws)
+        except OSError:
+            pass
         finally:
             ws.finish()
             ws.sock.close()

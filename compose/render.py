@@ -22,13 +22,17 @@ Changing INSTANCES therefore needs no hand-editing: render, then `up`.
 import argparse
 import hashlib
 import ipaddress
+import os
+import secrets
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import ConfigError, child_env, load_cluster, load_settings  # noqa: E402
+from app.config import ConfigError, child_env, load_cluster  # noqa: E402
+from app.config_observability import load_observability  # noqa: E402
+from native.redis import PUBSUB_OUTPUT_BUFFER  # noqa: E402
 from nginx import render as nginx_render  # noqa: E402
 
 GENERATED = ROOT / 'compose' / '.generated'
@@ -91,6 +95,27 @@ def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def redis_secrets(directory: Path):
+    """The Redis password (generated once) and the redis.conf that holds it.
+
+    The directory is 0700, so other users of the host cannot read them; the
+    files are 0644 because bind-mounted secrets keep the host's mode and the
+    containers read them as non-root users.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    password_file = directory / 'redis_password'
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(32))
+    password = password_file.read_text().strip()
+    (directory / 'redis.conf').write_text(
+        'protected-mode no\nsave ""\nappendonly no\n'
+        f'requirepass {password}\n'
+        f'client-output-buffer-limit pubsub {PUBSUB_OUTPUT_BUFFER}\n')
+    for path in (password_file, directory / 'redis.conf'):
+        os.chmod(path, 0o644)
+
+
 def prometheus_yaml(names, metrics_port: int, metrics_path: str) -> str:
     """The observability profile's scrape config: every instance's metrics
     listener (by service name on the edge network) and the nginx exporter.
@@ -140,8 +165,7 @@ def main(argv=None) -> int:
     try:
         names = load_cluster().instance_names
         addresses = edge_addresses(args.edge_subnet, names)
-        metrics = load_settings(child_env({'BIND': f'0.0.0.0:{APP_PORT}',
-                                           'INSTANCE_NAME': 'app1'})).observability
+        metrics = load_observability(child_env({}), APP_PORT)
     except ConfigError as exc:
         print(f'config error: {exc}', file=sys.stderr)
         return 2
@@ -151,6 +175,7 @@ def main(argv=None) -> int:
               nginx_render.main(page_args(GENERATED / 'page.conf')))
     if status:
         return status
+    redis_secrets(GENERATED / 'secrets')
     digest = hashlib.sha256(nginx_conf.read_bytes()).hexdigest()
     (GENERATED / 'instances.yaml').write_text(
         instances_yaml(args.edge_subnet, addresses, digest))
