@@ -76,3 +76,27 @@ def test_drain_is_one_line(kit):
     wait_for(lambda: events(kit, 'drain'), 10, 'the drain is logged')
     drain, = events(kit, 'drain')
     assert drain['reason'] == 'SIGTERM' and drain['level'] == 'WARNING'
+
+
+def test_refused_token_is_one_line_and_counted(tmp_path_factory):
+    """AUTH_MODE=jwt: an expired token is refused with one actionable line
+    (sid, event, reason) and counted as socketio_connect_refused{reason=auth}."""
+    import socketio
+
+    from tests.integration.metrics_support import scrape, value
+    from tests.integration.test_auth import JWT_ENV, token
+    from tests.support import ALLOWED_ORIGIN
+    env = {'LOG_FORMAT': 'json', **JWT_ENV}
+    with local_cluster(tmp_path_factory.mktemp('logs-auth'), 1, env) as kit:
+        client = socketio.Client(reconnection=False,
+                                 websocket_extra_options={'suppress_origin': True})
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            client.connect(kit.url, headers={'Origin': ALLOWED_ORIGIN}, transports=['websocket'],
+                           auth={'token': token(ttl=-3600)}, wait_timeout=5)
+        client.disconnect()
+        wait_for(lambda: events(kit, 'connect_refused'), 10, 'the refusal is logged')
+        refused, = events(kit, 'connect_refused')
+        assert refused['reason'] == 'auth' and refused['level'] == 'WARNING'
+        assert 'expired' in refused['message'] and refused['sid']
+        samples = scrape(kit.metrics_ports['app1'])
+        assert value(samples, 'socketio_connect_refused_total', reason='auth') == 1
