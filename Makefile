@@ -97,6 +97,8 @@ up: install page-deps ## Start the cluster: compose if a Docker engine answers, 
 	compose|local) mode="$(MODE)" ;; \
 	*) echo "up: MODE=$(MODE) is not auto, compose or local; set MODE to one of them." >&2; exit 2 ;; \
 	esac; \
+	if [ $$mode = local ] && [ -n "$(PROFILE)" ]; then \
+		echo "up: PROFILE=$(PROFILE) needs compose (Prometheus runs in a container); the native cluster serves each instance's /metrics on METRICS_BASE_PORT+i."; fi; \
 	if [ $$mode = compose ]; then compose/up; else $(MAKE) --no-print-directory local; fi
 
 down: install ## Stop whichever cluster runs (compose: containers, networks and volumes)

@@ -190,6 +190,8 @@ def create_app(settings: Settings) -> InstanceApp:
     watch = logs.RedisWatch(lambda: app.routes.redis_status() == 'ok')
     sio.start_background_task(watch.run, sio.sleep)
     metrics = create_metrics(settings, sio, lambda: watch.up)
+    # The Redis Streams manager's outbox (issue 9), when the manager has one.
+    metrics.watch(outbox=lambda: len(getattr(manager, 'outbox', None) or ()))
     app.metrics_app = metrics.endpoint(settings.observability.metrics_path)
     return app
 

@@ -54,6 +54,7 @@ def test_metrics_listener_is_internal(kit):
     assert value(samples, 'socketio_instance_info', instance_name='app1',
                  worker_class=kit.env['WORKER_CLASS']) == 1
     assert value(samples, 'socketio_redis_up') == 1
+    assert ('socketio_adapter_outbox_messages', ()) in samples  # 0: pub/sub has none
     # Only the metrics path on the metrics port; not on the app port, not
     # through nginx.
     assert requests.get(f'http://127.0.0.1:{port}/healthz', timeout=5).status_code == 404
