@@ -26,6 +26,9 @@ from app.websocket import HandshakeError, handshake_response
 
 # How often the ping loop looks for sessions whose ping is due.
 PING_TICK = 0.5
+# What a client may send once on WebSocket, and how many pongs to no ping.
+ALLOWED_ON_WEBSOCKET = (packet.MESSAGE, packet.PONG, packet.CLOSE)
+UNASKED_PONGS = 5
 # What a session's environ keeps once its request is over (see slim_environ).
 ENVIRON_TYPES = (str, int, float, bool, tuple)
 # python-engineio's refusals of a new session, as socketio_connect_refused reasons.
@@ -177,15 +180,27 @@ class KitSocket(BoundedPollingQueue, Socket):
         self.upgraded, self.upgrading = True, False
         self.ws = ws
         self.queue = self.server.drained_queue
+        unasked_pongs = 0
         while not self.closed:
             data = ws.receive()
             if data is None:
                 break
             try:
-                self.receive(packet.Packet(encoded_packet=data))
-            except engineio.exceptions.UnknownPacketError:
-                pass
+                pkt = packet.Packet(encoded_packet=data)
             except Exception:  # malformed packet: end the session, quietly
+                break
+            # On WebSocket a client sends messages, a pong per ping and a
+            # close; anything else, or pongs nobody asked for, is a client
+            # spending this instance's CPU, not using it.
+            if pkt.packet_type == packet.PONG and self.last_ping is None:
+                unasked_pongs += 1
+            if pkt.packet_type not in ALLOWED_ON_WEBSOCKET or \
+                    unasked_pongs > UNASKED_PONGS:
+                ws.close_reason = 'Engine.IO packets a client does not send'
+                break
+            try:
+                self.receive(pkt)
+            except Exception:  # the session is closed or the packet bad
                 break
         self.close(abort=True, reason=ws.close_reason
                    or self.server.reason.TRANSPORT_CLOSE)

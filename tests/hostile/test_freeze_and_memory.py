@@ -218,3 +218,58 @@ def test_flood_of_non_event_packets_is_limited_too(attack):
         except OSError:
             break
     assert _closed(ws, timeout=10)
+
+
+def test_flood_of_engineio_frames_ends_the_session(attack):
+    """Found by the independent probe: tiny Engine.IO frames a client never
+    sends on WebSocket (NOOP, UPGRADE, unasked PONGs) are not events, so no
+    bucket saw them; now they end the session at once, and a neighbour on
+    the same instance keeps answering."""
+    for flood in (b'6', b'3', b'5'):
+        ws = attack.session('app1')
+        neighbour = Client(attack.direct('app1')).connect()
+        try:
+            try:
+                ws.ws.sock.sendall(frame(flood) * 20_000)
+            except OSError:
+                pass
+            assert _closed(ws, timeout=5), flood
+            started = time.monotonic()
+            assert neighbour.call('whoami')['instance'] == 'app1'
+            assert time.monotonic() - started < 1.0
+        finally:
+            neighbour.close()
+            ws.close()
+
+
+def test_members_that_never_read_share_the_broadcast_bytes(attack):
+    """Found by the independent probe: 200 members that never read, while
+    95 kB broadcasts go to their room, held about 0.6 MiB each (a private
+    copy of what waited for them). Queued frames are now shared, so the
+    worker grows by a few MiB, whatever the number of such members."""
+    room = new_room()
+    lazy = []
+    worker = attack.worker('app1')
+    before = worker.memory_info().rss
+    try:
+        for _ in range(200):
+            ws = WebSocketSession(attack.direct('app1'))
+            ws.connect()
+            ws.ws.send('421' + json.dumps(['join', {'room': room}]))
+            lazy.append(ws)
+        sender = Client(attack.direct('app2')).connect()
+        try:
+            assert sender.call('join', {'room': room})['ok']
+            for seq in range(40):
+                ack = sender.call('broadcast', {'room': room,
+                                                'data': f'{seq}' + 'z' * 95_000})
+                assert ack['ok'] or 'rate limited' in ack['error'], ack
+                time.sleep(0.05)
+        finally:
+            sender.close()
+        time.sleep(1.0)
+        growth = worker.memory_info().rss - before
+        assert growth < 24 * 2 ** 20, f'worker RSS grew {growth >> 20} MiB'
+    finally:
+        for ws in lazy:
+            ws.close()
