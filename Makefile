@@ -26,6 +26,14 @@ COMPOSE_PROJECT ?= socketio-kit
 SERVICE ?=
 INSTANCE ?= app2
 REQUIRE_COMPOSE ?=
+# Docker Swarm (make swarm-up): its own stack name and port, so it runs next
+# to the compose cluster. SWARM_NODES > 1 spreads instances over nodes
+# labelled socketio-kit.slot=1..N (README, "Beyond one machine").
+SWARM_STACK ?= socketio-kit-swarm
+SWARM_HTTP_PORT ?= 8090
+SWARM_NODES ?= 1
+SWARM_TEST_STACK ?= socketio-kit-swarm-test
+REQUIRE_SWARM ?= $(REQUIRE_COMPOSE)
 SCENARIO ?= broadcast
 CLIENTS ?= 50
 # localhost, like the page's origin: the two are then the same site, so the
@@ -44,6 +52,7 @@ PAGE_DEPS := page/node_modules/.package-lock.json
 COMPOSE_RUNNING = docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]
 
 export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON
+export SWARM_STACK SWARM_HTTP_PORT SWARM_NODES
 export COMPOSE_PROJECT_NAME := $(COMPOSE_PROJECT)
 
 .DEFAULT_GOAL := help
@@ -109,6 +118,21 @@ build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
 
+##@ Docker Swarm
+
+.PHONY: swarm-up swarm-down swarm-ps swarm-roll
+swarm-up: install ## Deploy the stack on this engine's swarm (inits a single-node one if none; SWARM_HTTP_PORT, SWARM_STACK)
+	@compose/swarm-up
+
+swarm-down: ## Remove the stack and wait until nothing of it is left (and leaves the swarm if swarm-up created it)
+	@compose/swarm-down
+
+swarm-ps: ## Show the stack's tasks
+	@docker stack ps --format 'table {{.Name}}\t{{.CurrentState}}\t{{.Error}}' $(SWARM_STACK)
+
+swarm-roll: ## Rolling update: restart the instances one by one, each draining first (SWARM_APP_IMAGE=new image)
+	@compose/swarm-roll
+
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
@@ -133,8 +157,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose
-test: test-unit test-local test-doctor test-browser test-compose ## Run every test suite
+.PHONY: test test-unit test-local test-doctor test-browser test-compose test-swarm
+test: test-unit test-local test-doctor test-browser test-compose test-swarm ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -153,6 +177,19 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(RUN_COMPOSE) logs --tail=40; fi; \
 	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
+
+test-swarm: install ## Cluster tests against a Swarm stack of their own on a free port, then `docker stack rm` (skipped, in one line, without a Docker engine)
+	@if ! docker info >/dev/null 2>&1; then \
+		if [ "$(REQUIRE_SWARM)" = 1 ]; then echo "test-swarm: no Docker engine answers, and REQUIRE_SWARM=1 forbids skipping." >&2; exit 1; fi; \
+		echo "test-swarm: skipped: no Docker engine answers (start dockerd to run it)."; exit 0; fi; \
+	port=$$($(PY) -c 'from native.cluster import free_ports; print(free_ports(1)[0])'); \
+	export SWARM_STACK=$(SWARM_TEST_STACK) SWARM_HTTP_PORT=$$port INSTANCES=3; \
+	status=0; compose/swarm-up || status=$$?; \
+	if [ $$status = 0 ]; then \
+		$(PY) -m pytest -q tests/integration tests/swarm --target swarm \
+			--swarm-url http://127.0.0.1:$$port --swarm-stack $(SWARM_TEST_STACK) $(PYTEST_ARGS) || status=$$?; \
+	else docker stack ps --no-trunc $(SWARM_TEST_STACK) || true; fi; \
+	compose/swarm-down || status=$$?; exit $$status
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)
