@@ -33,6 +33,7 @@ SWARM_STACK ?= socketio-kit-swarm
 SWARM_HTTP_PORT ?= 8090
 SWARM_NODES ?= 1
 SWARM_TEST_STACK ?= socketio-kit-swarm-test
+K8S_OVERLAY ?= production
 REQUIRE_SWARM ?= $(REQUIRE_COMPOSE)
 SCENARIO ?= broadcast
 CLIENTS ?= 50
@@ -133,6 +134,24 @@ swarm-ps: ## Show the stack's tasks
 swarm-roll: ## Rolling update: restart the instances one by one, each draining first (SWARM_APP_IMAGE=new image)
 	@compose/swarm-roll
 
+##@ Kubernetes (manifests; no cluster runs here)
+
+.PHONY: k8s-deps k8s-nginx k8s-build
+k8s-deps: ## Install kubectl (Debian's kubernetes-client) and dnsmasq if missing
+	@missing=""; \
+	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubernetes-client"; \
+	command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$$missing dnsmasq-base"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+k8s-nginx: install ## Re-render deploy/k8s/base/nginx.conf from nginx/nginx.conf.template
+	$(PY) -m nginx.k8s
+
+k8s-build: k8s-deps ## Print the manifests of an overlay (K8S_OVERLAY=base|production)
+	@kubectl kustomize deploy/k8s/$(if $(filter base,$(K8S_OVERLAY)),base,overlays/$(K8S_OVERLAY))
+
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
@@ -157,8 +176,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose test-swarm
-test: test-unit test-local test-doctor test-browser test-compose test-swarm ## Run every test suite
+.PHONY: test test-unit test-local test-doctor test-browser test-compose test-swarm test-k8s
+test: test-unit test-local test-doctor test-browser test-compose test-swarm test-k8s ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -190,6 +209,9 @@ test-swarm: install ## Cluster tests against a Swarm stack of their own on a fre
 			--swarm-url http://127.0.0.1:$$port --swarm-stack $(SWARM_TEST_STACK) $(PYTEST_ARGS) || status=$$?; \
 	else docker stack ps --no-trunc $(SWARM_TEST_STACK) || true; fi; \
 	compose/swarm-down || status=$$?; exit $$status
+
+test-k8s: deps k8s-deps install ## deploy/k8s: every overlay builds and validates; its nginx.conf routes pod-named instances via dnsmasq
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/k8s $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)
