@@ -95,6 +95,8 @@ def instance_service(service: dict, template: dict, index: int, nodes: int) -> d
                                 _slot_constraint(index, nodes))
     service['deploy'] = deploy
     service['networks'] = template['networks']
+    if 'command' in template:
+        service['command'] = template['command']
     service['environment'] = {**service.get('environment', {}),
                               **template.get('environment', {})}
     if template.get('secrets'):

@@ -70,6 +70,8 @@ def test_instances_update_one_at_a_time_draining_first_and_hold_the_secret(swarm
     container = swarm.container(swarm.instances()[0])
     result = container.exec_run(['sh', '-c', 'test -s /run/secrets/jwt_secret && id -u'])
     assert result.exit_code == 0 and result.output.strip() != b'0'
+    # It waited for Redis, then exec'd the one start command.
+    assert b'gunicorn' in container.exec_run(['cat', '/proc/1/cmdline']).output
     nginx = _spec(swarm.service('nginx'))['TaskTemplate']['ContainerSpec']
     assert [c['File']['Name'] for c in nginx['Configs']] == ['/etc/nginx/nginx.conf']
 
