@@ -151,13 +151,16 @@ def pods(tmp_path_factory):
         started.stop()
 
 
-def land_on(url: str, name: str, tries: int = 60) -> PollingSession:
-    """New polling sessions until one lands on name (the pool is random)."""
-    for _ in range(tries):
+def land_on(url: str, name: str, wait: float = WAIT) -> PollingSession:
+    """New polling sessions until one lands on name: the pool is random, and
+    nginx trusts its last answer for the pool for `valid` (2 s)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
         session = PollingSession(url)
         if session.sid.startswith(name + '.'):
             return session
-    raise AssertionError(f'{tries} new sessions, none on {name}')
+        time.sleep(0.05)
+    raise AssertionError(f'no new session on {name} within {wait:.0f}s')
 
 
 def test_sessions_stick_to_pods_by_name_and_broadcast_crosses_them(pods):
