@@ -47,6 +47,7 @@ OFFLINE ?=
 RUN_COMPOSE := compose/run-compose
 DOCTOR_ARGS ?=
 LOADTEST_ARGS ?=
+CERT_NAMES ?=
 BENCH_ARGS ?=
 PAGE_DEPS := page/node_modules/.package-lock.json
 # Shell test: a Docker engine answers and this project has containers.
@@ -152,6 +153,12 @@ k8s-nginx: install ## Re-render deploy/k8s/base/nginx.conf from nginx/nginx.conf
 k8s-build: k8s-deps ## Print the manifests of an overlay (K8S_OVERLAY=base|production)
 	@kubectl kustomize deploy/k8s/$(if $(filter base,$(K8S_OVERLAY)),base,overlays/$(K8S_OVERLAY))
 
+##@ TLS
+
+.PHONY: certs
+certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NAMES=host,ip adds names)
+	@bash scripts/certs.sh certs "$(CERT_NAMES)"
+
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start
@@ -176,8 +183,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-doctor test-browser test-compose test-swarm test-k8s
-test: test-unit test-local test-doctor test-browser test-compose test-swarm test-k8s ## Run every test suite
+.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose test-swarm test-k8s
+test: lint test-unit test-local test-hostile test-doctor test-browser test-compose test-swarm test-k8s ## Run every test suite
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -212,6 +219,9 @@ test-swarm: install ## Cluster tests against a Swarm stack of their own on a fre
 
 test-k8s: deps k8s-deps install ## deploy/k8s: every overlay builds and validates; its nginx.conf routes pod-named instances via dnsmasq
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/k8s $(PYTEST_ARGS)
+
+test-hostile: deps install page-deps ## The attack suite: each attack, then every instance still serves, same worker, bounded memory
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/hostile $(PYTEST_ARGS)
 
 test-doctor: deps install ## The doctor: no FAIL on the kit, each broken fixture's fault named
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/doctor $(PYTEST_ARGS)

@@ -2,17 +2,19 @@
 
 `load_settings()` builds the settings of one Socket.IO instance; `load_cluster()`
 builds the settings of the whole topology (instance count, balancer port and
-timeouts) that the nginx renderer and the native runner need. Nothing else in
-the project reads `os.environ`. A bad value raises `ConfigError` with one
-sentence that names the variable and the fix.
+timeouts) that nginx and native mode need (the security ones are parsed in
+app/config_security.py, from the same mapping). Nothing else reads os.environ.
+A bad value raises `ConfigError` with one sentence naming the variable and fix.
 """
 import os
 import re
 import socket
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
+if TYPE_CHECKING:
+    from app.config_security import Edge, Security
 
 class ConfigError(ValueError):
     """A configuration value that must stop start-up."""
@@ -52,6 +54,7 @@ class Settings:
     ws_compression_threshold: int
     max_client_buffer_bytes: int
     worker_connections: int
+    security: 'Security' = None  # app/config_security.py
 
     @property
     def cors_wildcard(self) -> bool:
@@ -72,6 +75,7 @@ class Cluster:
     ping_interval: int
     ping_timeout: int
     max_payload_bytes: int
+    edge: 'Edge' = None  # app/config_security.py
 
     @property
     def instance_names(self) -> Tuple[str, ...]:
@@ -177,17 +181,20 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         raise ConfigError(
             f'INSTANCE_NAME={name!r} is not a valid instance name; use 1-32 '
             f'letters, digits, "-" or "_" (no dots), e.g. app1.')
-    redis_url = _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0')
+    from app.config_security import load_security, redis_url_with_password
+    redis_url = redis_url_with_password(
+        _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0'), env)
     if not redis_url.startswith(('redis://', 'rediss://', 'unix://')):
         raise ConfigError(
             f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
             f'redis://HOST:PORT/DB (or rediss:// or unix://).')
     credentials = _bool(env, 'CORS_CREDENTIALS', True)
-    # Default: the kit's demo page, served on PAGE_PORT (another origin).
+    # Default: the kit's demo page on PAGE_PORT (another origin; https: TLS).
     page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
+    page = 'https' if _get(env, 'TLS', 'off').lower() == 'on' else 'http'
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
-             f'http://localhost:{page_port},http://127.0.0.1:{page_port}'),
+             f'{page}://localhost:{page_port},{page}://127.0.0.1:{page_port}'),
         credentials)
     interval, timeout = _ping(env)
     bind = _get(env, 'BIND', '0.0.0.0:8000')
@@ -199,16 +206,16 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if not re.match(r'^[A-Za-z0-9_-]{1,64}$', cookie):
         raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; '
                           f'use letters, digits, "-" or "_".')
-    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024, 100_000_000,
+    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000,
                        ' bytes')
     max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024,
                       65536, 1_000_000_000, ' bytes')
-    if max_buffer < max_payload:
+    if max_buffer < 2 * max_payload:
         raise ConfigError(
-            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is smaller than '
-            f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
-            f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
-            f'least {max_payload}.')
+            f'MAX_CLIENT_BUFFER_BYTES={max_buffer} is less than twice '
+            f'MAX_PAYLOAD_BYTES={max_payload}, so a full-size message in '
+            f'flight and the next one would disconnect their recipient; set '
+            f'MAX_CLIENT_BUFFER_BYTES to at least {2 * max_payload}.')
     return Settings(
         instance_name=name,
         redis_url=redis_url,
@@ -233,11 +240,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
+        security=load_security(env, max_payload),
     )
 
 
 def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     """Read and check the settings of the whole topology."""
+    from app.config_security import load_edge
     env = os.environ if env is None else env
     interval, timeout = _ping(env)
     # nginx closes a proxied connection that is silent for proxy_read_timeout.
@@ -264,8 +273,9 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
         socketio_path=parse_path(env),
         ping_interval=interval,
         ping_timeout=timeout,
-        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 1_000_000, 1024,
+        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024,
                                100_000_000, ' bytes'),
+        edge=load_edge(env),
     )
 
 

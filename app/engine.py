@@ -20,10 +20,14 @@ from engineio.socket import Socket
 
 from app.connection import Flusher, WebSocket
 from app.greenio import Green
+from app.limits import BoundedPollingQueue
 from app.websocket import HandshakeError, handshake_response
 
 # How often the ping loop looks for sessions whose ping is due.
 PING_TICK = 0.5
+# What a client may send once on WebSocket, and how many pongs to no ping.
+ALLOWED_ON_WEBSOCKET = (packet.MESSAGE, packet.PONG, packet.CLOSE)
+UNASKED_PONGS = 5
 # What a session's environ keeps once its request is over (see slim_environ).
 ENVIRON_TYPES = (str, int, float, bool, tuple)
 
@@ -82,9 +86,11 @@ class DataPlane:
     max_websockets: int
 
 
-class KitSocket(Socket):
-    """An Engine.IO session; once on WebSocket, packets go straight to it."""
-    ws: Optional[WebSocket] = None
+class KitSocket(BoundedPollingQueue, Socket):
+    """An Engine.IO session; once on WebSocket, packets go straight to it
+    (while polling, what waits for it is bounded: app/limits.py)."""
+    ws: Optional[WebSocket] = None          # once upgraded
+    pending_ws: Optional[WebSocket] = None  # from the 101 on
     ping_due = 0.0
 
     def send(self, pkt):
@@ -105,8 +111,10 @@ class KitSocket(Socket):
         # Never wait for the queue to drain: a polling client that stops
         # polling would hold the calling greenlet (and its request) forever.
         super().close(wait=False, abort=abort, reason=reason)
-        ws = self.ws
-        if ws is not None:
+        ws = self.ws or self.pending_ws
+        if ws is not None and self.ws is None:  # closed mid-upgrade
+            ws.abort('session closed during the upgrade')
+        elif ws is not None:
             if abort:
                 ws.abort(str(reason or 'closed'))
             else:
@@ -126,19 +134,25 @@ class KitSocket(Socket):
             if not self.connected:
                 self.close(abort=True)
             return server._bad_request(str(exc))
+        server.websockets += 1  # before anything can yield
         sock = plane.green.adopt(environ['gunicorn.socket'])
+        # A live client sends at least a pong every PING_INTERVAL: silence
+        # (or a send blocked) that long means the session is dead.
+        sock.settimeout(server.ping_interval + server.ping_timeout)
         ws = WebSocket(sock, plane.green, plane.flusher,
                        max_message=plane.max_message,
                        max_buffer=plane.max_client_buffer, deflate=deflate)
-        sock.sendall(response)
-        server.websockets += 1
-        plane.green.spawn(self._run, ws)
+        self.pending_ws = ws  # closed with the session, even mid-upgrade
+        plane.green.spawn(self._run, ws, response)
         return HANDLED
 
-    def _run(self, ws: WebSocket):
+    def _run(self, ws: WebSocket, response: bytes):
         """The session's reader greenlet, for as long as the client stays."""
         try:
+            ws.sock.sendall(response)
             self._serve(ws)
+        except OSError:
+            pass
         finally:
             ws.finish()
             ws.sock.close()
@@ -162,15 +176,27 @@ class KitSocket(Socket):
         self.upgraded, self.upgrading = True, False
         self.ws = ws
         self.queue = self.server.drained_queue
+        unasked_pongs = 0
         while not self.closed:
             data = ws.receive()
             if data is None:
                 break
             try:
-                self.receive(packet.Packet(encoded_packet=data))
-            except engineio.exceptions.UnknownPacketError:
-                pass
+                pkt = packet.Packet(encoded_packet=data)
             except Exception:  # malformed packet: end the session, quietly
+                break
+            # On WebSocket a client sends messages, a pong per ping and a
+            # close; anything else, or pongs nobody asked for, is a client
+            # spending this instance's CPU, not using it.
+            if pkt.packet_type == packet.PONG and self.last_ping is None:
+                unasked_pongs += 1
+            if pkt.packet_type not in ALLOWED_ON_WEBSOCKET or \
+                    unasked_pongs > UNASKED_PONGS:
+                ws.close_reason = 'Engine.IO packets a client does not send'
+                break
+            try:
+                self.receive(pkt)
+            except Exception:  # the session is closed or the packet bad
                 break
         self.close(abort=True, reason=ws.close_reason
                    or self.server.reason.TRANSPORT_CLOSE)

@@ -38,6 +38,7 @@ class FanoutManager(socketio.Manager):
                                 skip_sid=skip_sid, **kwargs)
         eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         out = Outgoing(eio_pkt.encode(), self.compression_threshold)
+        plain = out.frame_for(0)
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         send_eio_packet = self.server._send_eio_packet
@@ -47,7 +48,8 @@ class FanoutManager(socketio.Manager):
             sock = sockets.get(eio_sid)
             ws = getattr(sock, 'ws', None)
             if ws is not None and not sock.closed:
-                ws.write(out.frame_for(ws.deflate_wbits))
+                wbits = ws.deflate_wbits
+                ws.write(out.frame_for(wbits) if wbits else plain)
             elif sock is not None:
                 send_eio_packet(eio_sid, eio_pkt)
 

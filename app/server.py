@@ -15,21 +15,29 @@ from http.cookies import SimpleCookie
 
 import socketio
 
+from app import logsafe, strictjson
+from app.admin import register_admin
+from app.auth import Authenticator, Unauthorized, is_sid_like
 from app.config import Settings
 from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
 from app.greenio import Green
+from app.guard import GuardedServer
+from app.limits import MessageTooLarge
 
 MAX_ROOM_LENGTH = 128
 
 log = logging.getLogger('app')
 
 
-class InstanceServer(socketio.Server):
-    """python-socketio Server on the kit's Engine.IO server (app/engine.py)."""
+class InstanceServer(GuardedServer, socketio.Server):
+    """python-socketio Server on the kit's Engine.IO server (app/engine.py),
+    with strict input and per-client limits (app/guard.py)."""
 
-    def __init__(self, instance_name: str, plane: DataPlane, **kwargs):
+    def __init__(self, instance_name: str, plane: DataPlane, security=None,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.security = security
         self.eio.use(instance_name, plane)
 
     def _engineio_server_class(self):
@@ -66,7 +74,45 @@ def _room(data):
     room = data.get('room')
     if not isinstance(room, str) or not 0 < len(room) <= MAX_ROOM_LENGTH:
         return None, f'room must be a string of 1-{MAX_ROOM_LENGTH} characters'
+    if is_sid_like(room):
+        return None, 'room names shaped like session ids are reserved'
     return room, None
+
+
+def _join_error(state, room, security, auth):
+    """Why this client may not join room (MAX_ROOMS_PER_CLIENT, the token's
+    rooms claim), or None."""
+    if state is None:
+        return 'not connected'
+    if room in state.rooms:
+        return None
+    if len(state.rooms) >= security.max_rooms_per_client:
+        return (f'already in {security.max_rooms_per_client} rooms '
+                f'(MAX_ROOMS_PER_CLIENT)')
+    if not auth.may_join(state.claims, room):
+        return f'not authorized to join {room!r}'
+    return None
+
+
+def _broadcast_error(sio, sid, room):
+    """Only into rooms the sender is in (and so was authorized for)."""
+    members = sio.manager.rooms.get('/', {}).get(room)
+    if not members or sid not in members:
+        return f'join {room!r} before broadcasting to it'
+    return None
+
+
+def _authenticate(sio, auth, sid, auth_data):
+    """Verify the CONNECT's token (AUTH_MODE=jwt) and keep its claims;
+    a refusal becomes the client's connect_error."""
+    try:
+        claims = auth.claims(auth_data)
+    except Unauthorized as exc:
+        sio.count(f'connect refused: {exc.why}')
+        raise
+    state = sio.state_of(sid)
+    if state is not None:
+        state.claims = claims
 
 
 def session_from_environ(environ, cookie_name):
@@ -94,24 +140,28 @@ def drop_sessions(sio: socketio.Server):
     eio.sockets.clear()
 
 
-def create_server(settings: Settings, client_manager=None) -> socketio.Server:
-    """Build the Socket.IO server of one instance, with its event handlers."""
-    if settings.cors_wildcard:
-        cors = '*'
-    else:
-        cors = OriginPolicy(settings)
+def _data_plane(settings: Settings) -> DataPlane:
     green = Green(settings.worker_class)
-    plane = DataPlane(
+    return DataPlane(
         green=green, flusher=Flusher(green),
         compression=settings.ws_compression,
         compression_threshold=settings.ws_compression_threshold,
         max_message=settings.max_payload_bytes,
         max_client_buffer=settings.max_client_buffer_bytes,
         max_websockets=settings.worker_connections)
+
+
+def create_server(settings: Settings, client_manager=None) -> socketio.Server:
+    """Build the Socket.IO server of one instance, with its event handlers."""
+    cors = '*' if settings.cors_wildcard else OriginPolicy(settings)
+    plane = _data_plane(settings)
     if client_manager is not None:
         client_manager.compression_threshold = plane.compression_threshold
+    security = settings.security
+    auth = Authenticator(security)
     sio = InstanceServer(
-        settings.instance_name, plane,
+        settings.instance_name, plane, security,
+        json=strictjson,
         async_mode=settings.worker_class,
         client_manager=client_manager,
         cors_allowed_origins=cors,
@@ -123,13 +173,14 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         # does: with a greenlet per event, two broadcasts from one client
         # could reach the room in the wrong order. The handlers are short.
         async_handlers=False,
-        logger=False,
-        engineio_logger=False,
+        logger=logsafe.library_logger('socketio.kit'),
+        engineio_logger=logsafe.library_logger('engineio.kit'),
     )
     instance = settings.instance_name
 
     @sio.event
-    def connect(sid, environ, auth=None):
+    def connect(sid, environ, auth_data=None):
+        _authenticate(sio, auth, sid, auth_data)
         session = session_from_environ(environ, settings.session_cookie)
         sio.emit('welcome', {
             'instance': instance,
@@ -141,8 +192,11 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
     @sio.event
     def join(sid, data=None):
         room, error = _room(data)
+        state = sio.state_of(sid)
+        error = error or _join_error(state, room, security, auth)
         if error:
             return {'ok': False, 'error': error, 'instance': instance}
+        state.rooms.add(room)
         sio.enter_room(sid, room)
         return {'ok': True, 'room': room, 'instance': instance}
 
@@ -151,16 +205,21 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         room, error = _room(data)
         if error:
             return {'ok': False, 'error': error, 'instance': instance}
+        getattr(sio.state_of(sid), 'rooms', set()).discard(room)
         sio.leave_room(sid, room)
         return {'ok': True, 'room': room, 'instance': instance}
 
     @sio.event
     def broadcast(sid, data=None):
         room, error = _room(data)
+        error = error or _broadcast_error(sio, sid, room)
         if error:
             return {'ok': False, 'error': error, 'instance': instance}
-        sio.emit('message', {'room': room, 'data': data.get('data'),
-                             'from': instance}, room=room)
+        try:
+            sio.emit('message', {'room': room, 'data': data.get('data'),
+                                 'from': instance}, room=room)
+        except (MessageTooLarge, ValueError) as exc:
+            return {'ok': False, 'error': str(exc), 'instance': instance}
         return {'ok': True, 'room': room, 'instance': instance}
 
     @sio.event
@@ -173,4 +232,5 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         return {'ok': False, 'error': f'unknown event {event!r}',
                 'instance': instance}
 
+    register_admin(sio, auth, instance)
     return sio

@@ -100,39 +100,51 @@ class Outgoing:
         return self._plain
 
 
+def _deflate_params(offer: str):
+    """The parameters of one permessage-deflate offer, or None when it has
+    one we must decline (unknown, repeated, or a bad value)."""
+    params = {}
+    for part in offer.split(';')[1:]:
+        name, _, value = part.strip().partition('=')
+        name, value = name.strip().lower(), value.strip().strip('"')
+        if name in params:
+            return None
+        if name in ('server_no_context_takeover', 'client_no_context_takeover'):
+            if value:
+                return None
+        elif name == 'server_max_window_bits':
+            # zlib cannot write raw deflate with an 8-bit window.
+            if not (value.isdigit() and 9 <= int(value) <= 15):
+                return None
+        elif name == 'client_max_window_bits':
+            if value and not (value.isdigit() and 8 <= int(value) <= 15):
+                return None
+        else:
+            return None
+        params[name] = value
+    return params
+
+
 def negotiate_deflate(header: Optional[str]):
-    """Answer a Sec-WebSocket-Extensions offer: (response header, server wbits,
-    client context takeover) for the first permessage-deflate offer we can
-    accept, or None. The server never keeps its compression context (see
-    `deflate`)."""
+    """Answer a Sec-WebSocket-Extensions offer: (response header, server
+    window bits) for the first permessage-deflate offer we can accept, or
+    None. Neither side keeps its compression context: the server compresses
+    each broadcast once for everyone (see `deflate`), and a client's messages
+    inflate without a per-connection window (RFC 7692 lets the server ask
+    for client_no_context_takeover even when the client did not offer it)."""
     for offer in (header or '').split(','):
-        parts = [p.strip() for p in offer.split(';')]
-        if parts[0].lower() != 'permessage-deflate':
+        if offer.split(';')[0].strip().lower() != 'permessage-deflate':
             continue
-        params, ok = {}, True
-        for part in parts[1:]:
-            name, _, value = part.partition('=')
-            name, value = name.strip().lower(), value.strip().strip('"')
-            if name in params or name not in (
-                    'server_no_context_takeover', 'client_no_context_takeover',
-                    'server_max_window_bits', 'client_max_window_bits'):
-                ok = False
-            params[name] = value
+        params = _deflate_params(offer)
+        if params is None:
+            continue
+        answer = ['permessage-deflate', 'server_no_context_takeover',
+                  'client_no_context_takeover']
         wbits = 15
-        if ok and 'server_max_window_bits' in params:
-            value = params['server_max_window_bits']
-            ok = value.isdigit() and 8 <= int(value) <= 15
-            # zlib cannot write raw deflate with an 8-bit window; 9 fits in it.
-            wbits = max(9, int(value)) if ok else 15
-        if not ok:
-            continue
-        answer = ['permessage-deflate', 'server_no_context_takeover']
         if 'server_max_window_bits' in params:
+            wbits = int(params['server_max_window_bits'])
             answer.append(f'server_max_window_bits={wbits}')
-        client_takeover = 'client_no_context_takeover' not in params
-        if not client_takeover:
-            answer.append('client_no_context_takeover')
-        return '; '.join(answer), wbits, client_takeover
+        return '; '.join(answer), wbits
     return None
 
 

@@ -15,9 +15,13 @@ from urllib.parse import parse_qs
 import redis
 import socketio
 
+from app import logsafe
+from app.auth import demo_token
+from app.binding import SessionBinding
 from app.config import ConfigError, Settings, load_settings
 from app.engine import HANDLED
 from app.fanout import KitRedisManager
+from app.limits import cap_publish
 from app.server import create_server, drop_sessions
 
 
@@ -75,20 +79,37 @@ class HttpRoutes:
                     ('Access-Control-Allow-Methods', 'GET, POST, OPTIONS')])
                 return [b'']
             value = secrets.token_urlsafe(12)
+            security = self.settings.security
             cookie = (f'{self.settings.session_cookie}={value}; Path=/; '
-                      f'HttpOnly; SameSite=Lax')
+                      f'HttpOnly; SameSite={security.cookie_samesite.title()}'
+                      + ('; Secure' if security.cookie_secure else ''))
             return _json(start_response, '200 OK',
                          {'instance': name, 'session': value},
                          cors + [('Set-Cookie', cookie)])
+        if path == '/token' and method == 'GET' and \
+                self.settings.security.demo_tokens:
+            return self.demo_token(environ, start_response)
         return _json(start_response, '404 Not Found',
                      {'error': 'not found', 'instance': name})
 
+    def demo_token(self, environ, start_response):
+        """DEMO_TOKENS=true only: a token for the demo page's rooms."""
+        query = parse_qs(environ.get('QUERY_STRING', ''))
+        rooms = [r for r in query.get('room', ['lobby', 'demo-*'])
+                 if 0 < len(r) <= 128][:10]
+        token = demo_token(self.settings.security,
+                           f'demo-{secrets.token_hex(4)}', rooms)
+        return _json(start_response, '200 OK', {'token': token},
+                     self.cors_headers(environ))
+
 
 def configure_logging(settings: Settings):
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr,
-        format=f'%(asctime)s %(levelname)s [{settings.instance_name}] '
-               f'%(name)s: %(message)s')
+    logsafe.configure(settings.instance_name, settings.log_level,
+                      settings.security.log_rate_per_minute)
+    log = logging.getLogger('app')
+    if settings.security.demo_tokens:
+        log.warning('DEMO_TOKENS=true: GET /token hands a valid token to '
+                    'anyone; never enable it in production')
 
 
 class InstanceApp:
@@ -102,6 +123,13 @@ class InstanceApp:
         self.sio = sio
         self.routes = HttpRoutes(settings)
         self.prefix = settings.socketio_path + '/'
+        security = settings.security
+        self.binding = None
+        if security.session_binding != 'off':
+            self.binding = SessionBinding(
+                settings.session_cookie, settings.socketio_path,
+                security.cookie_samesite, security.cookie_secure, sio.environ,
+                security.session_binding)
 
     def drain(self):
         """Refuse new sessions and drop the current ones (on SIGTERM)."""
@@ -121,7 +149,11 @@ class InstanceApp:
         # Straight to Engine.IO: socketio.WSGIApp's middleware would define a
         # class per request (engineio.middleware's `Input`), which the
         # session's environ would then keep alive.
-        result = self.sio.handle_request(environ, start_response)
+        if self.binding is not None:
+            result = self.binding(environ, start_response,
+                                  self.sio.handle_request)
+        else:
+            result = self.sio.handle_request(environ, start_response)
         if result is HANDLED:
             # The WebSocket took the connection over (on its own descriptor):
             # gunicorn must close its copy without writing a response.
@@ -133,6 +165,8 @@ def create_app(settings: Settings) -> InstanceApp:
     """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
     configure_logging(settings)
     manager = KitRedisManager(settings.redis_url)
+    # Before the manager is used: no adapter message over the cap is sent.
+    cap_publish(manager, settings.security.adapter_max_message_bytes)
     sio = create_server(settings, client_manager=manager)
     # Subscribe to Redis now rather than on the first connection, so that a
     # broadcast published just after a client's first connect is not missed.

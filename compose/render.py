@@ -22,6 +22,8 @@ Changing INSTANCES therefore needs no hand-editing: render, then `up`.
 import argparse
 import hashlib
 import ipaddress
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import ConfigError, load_cluster  # noqa: E402
+from native.redis import PUBSUB_OUTPUT_BUFFER  # noqa: E402
 from nginx import render as nginx_render  # noqa: E402
 
 GENERATED = ROOT / 'compose' / '.generated'
@@ -91,6 +94,27 @@ def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def redis_secrets(directory: Path):
+    """The Redis password (generated once) and the redis.conf that holds it.
+
+    The directory is 0700, so other users of the host cannot read them; the
+    files are 0644 because bind-mounted secrets keep the host's mode and the
+    containers read them as non-root users.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    password_file = directory / 'redis_password'
+    if not password_file.exists():
+        password_file.write_text(secrets.token_urlsafe(32))
+    password = password_file.read_text().strip()
+    (directory / 'redis.conf').write_text(
+        'protected-mode no\nsave ""\nappendonly no\n'
+        f'requirepass {password}\n'
+        f'client-output-buffer-limit pubsub {PUBSUB_OUTPUT_BUFFER}\n')
+    for path in (password_file, directory / 'redis.conf'):
+        os.chmod(path, 0o644)
+
+
 def nginx_args(addresses, out: Path):
     """Arguments of nginx/render.py for the container layout."""
     args = []
@@ -131,6 +155,7 @@ def main(argv=None) -> int:
               nginx_render.main(page_args(GENERATED / 'page.conf')))
     if status:
         return status
+    redis_secrets(GENERATED / 'secrets')
     digest = hashlib.sha256(nginx_conf.read_bytes()).hexdigest()
     (GENERATED / 'instances.yaml').write_text(
         instances_yaml(args.edge_subnet, addresses, digest))

@@ -1,6 +1,8 @@
-"""`python -m doctor URL --origin ORIGIN [--path] [--namespace] [--json] [--slow]`."""
+"""`python -m doctor URL --origin ORIGIN [--path] [--namespace] [--json] [--slow]
+[--token] [--ca]`."""
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -50,11 +52,20 @@ def parse_args(argv: Optional[List[str]]):
                         help='seconds per request (default 5)')
     parser.add_argument('--connections', type=int, default=5,
                         help='sessions for the sticky check (default 5)')
+    parser.add_argument('--token', default='',
+                        help='a token to connect with (auth: {token}), for a '
+                        'server with AUTH_MODE=jwt')
+    parser.add_argument('--ca', default=None,
+                        help='a CA certificate (PEM) to verify https with, '
+                        'e.g. certs/ca.crt from make certs')
     args = parser.parse_args(argv)
+    if args.ca:  # every TLS context of this run (doctor/wire.py, tls check)
+        os.environ['SSL_CERT_FILE'] = args.ca
     if not 1 <= args.connections <= 50:
         parser.error('--connections must be from 1 to 50')
     options = Options(args.url, args.origin, args.path, args.namespace,
-                      args.slow, args.timeout, args.connections)
+                      args.slow, args.timeout, args.connections,
+                      token=args.token)
     try:
         return args, Probe.parse(options)
     except ValueError as exc:

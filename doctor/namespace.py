@@ -40,7 +40,7 @@ def connect(probe: Probe, namespace: str) -> Tuple[Optional[str], Optional[Resul
             return None, Result('namespace', SKIP, 'no session: '
                                 + session.handshake.brief())
         try:
-            post = session.post(connect_packet(namespace))
+            post = session.post(connect_packet(namespace, probe.options.token))
             resp = session.poll(probe.timeout) if post.status == 200 else post
         except WireError as exc:
             return None, Result('namespace', FAIL, f'connect to {namespace}: '

@@ -135,6 +135,9 @@ class Session:
                                    self.headers)
         self.open = open_packet(self.handshake)
         self.sid = self.open and self.open['sid']
+        cookie = self.handshake.cookies()
+        if cookie:  # as a browser would, e.g. the kit's session binding
+            self.headers = {**self.headers, 'Cookie': cookie}
 
     def _query(self) -> str:
         return eio_query(self.probe.path, transport='polling', sid=self.sid)
@@ -156,9 +159,11 @@ class Session:
             pass
 
 
-def connect_packet(namespace: str) -> str:
-    """The Socket.IO CONNECT packet for a namespace."""
-    return '40' if namespace == '/' else f'40{namespace},'
+def connect_packet(namespace: str, token: str = '') -> str:
+    """The Socket.IO CONNECT packet for a namespace, with `auth: {token}`
+    when the doctor was given --token."""
+    auth = json.dumps({'token': token}) if token else ''
+    return f'40{auth}' if namespace == '/' else f'40{namespace},{auth}'
 
 
 def is_unknown_session(resp: Response) -> bool:

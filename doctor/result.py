@@ -34,3 +34,4 @@ class Options:
     timeout: float = 5.0
     connections: int = 5  # sticky check: independent sessions
     polls: int = 3        # sticky check: extra POST+GET pairs per session
+    token: str = ''       # sent as the CONNECT's auth: {token}

@@ -7,7 +7,7 @@ Engine.IO handshake at the path; without one they are reported as SKIP.
 import dataclasses
 from typing import Callable, List, Optional
 
-from doctor import cors, namespace, path, scheme, slow, sticky, websocket
+from doctor import cors, namespace, path, scheme, security, slow, sticky, websocket
 from doctor.probe import Probe
 from doctor.result import FAIL, SKIP, Result
 from doctor.wire import WireError
@@ -24,9 +24,11 @@ class Check:
 CHECKS = (
     Check('scheme', scheme.check, needs_session=False),
     Check('path', path.check, needs_session=False),
+    Check('tls', security.check_tls, needs_session=False),
     Check('protocol', path.check_protocol),
     Check('cors', cors.check),
     Check('preflight', cors.check_preflight),
+    Check('cookies', security.check_cookies),
     Check('websocket', websocket.check),
     Check('sticky', sticky.check),
     Check('namespace', namespace.check),

@@ -44,7 +44,7 @@ def hold_poll(probe: Probe, window: float) -> Optional[str]:
         return f'long-poll: no session ({session.handshake.brief()})'
     start = time.monotonic()
     try:
-        session.post(connect_packet(probe.namespace))
+        session.post(connect_packet(probe.namespace, probe.options.token))
         session.poll(probe.timeout)  # the namespace reply
         for _ in range(int(window) + 2):  # bounded: one ping per interval
             if time.monotonic() - start > window + 1:
@@ -78,7 +78,7 @@ def hold_websocket(probe: Probe, window: float) -> Optional[str]:
     start = time.monotonic()
     try:
         ws.recv(probe.timeout)  # open packet
-        ws.send(connect_packet(probe.namespace))
+        ws.send(connect_packet(probe.namespace, probe.options.token))
         while time.monotonic() - start < window + 1:
             remaining = window + 1 - (time.monotonic() - start)
             try:

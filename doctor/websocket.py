@@ -73,7 +73,7 @@ def upgrade_session(probe: Probe) -> Optional[Result]:
                       'ws-no-session')
     query = eio_query(probe.path, transport='websocket', sid=session.sid)
     try:
-        resp, ws = websocket(probe.target, query, probe.origin_headers(),
+        resp, ws = websocket(probe.target, query, session.headers,
                              probe.timeout)
     except WireError as exc:
         return Result('websocket', FAIL, f'upgrade of a polling session: {exc}',

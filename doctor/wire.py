@@ -38,6 +38,12 @@ class Response:
         """Every value of a header, duplicates kept, in order."""
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
+    def cookies(self) -> Optional[str]:
+        """A Cookie header sending back every cookie this response set, as
+        a browser would (a server may bind its session to one)."""
+        pairs = [v.split(';', 1)[0].strip() for v in self.values('Set-Cookie')]
+        return '; '.join(p for p in pairs if '=' in p) or None
+
     def first(self, name: str) -> Optional[str]:
         found = self.values(name)
         return found[0] if found else None

@@ -7,9 +7,8 @@ thousands of connections. Transports:
 - `upgrade`: long-polling first, then the WebSocket upgrade, as browsers do. If
   the upgrade fails the client stays on polling, and `transport` says so.
 WebSockets run on picows (websocket.py) and offer permessage-deflate like a
-browser unless told not to; `compressed` says whether the server accepted.
-The server pings and this client answers pong. Nothing falls back silently.
-"""
+browser unless told not to; `compressed` says whether the server accepted. The
+server pings, this client answers. Nothing falls back silently."""
 import asyncio
 import random
 from typing import Any, Dict, Optional
@@ -111,9 +110,9 @@ class Client:
             task.cancel()
 
     # -- transports ------------------------------------------------------------
-    async def _open_ws(self, url: str) -> WebSocket:
-        return await open_websocket(url, self.config.headers, self.config.offer_deflate,
-                                    self.config.connect_timeout)
+    async def _open_ws(self, url: str, headers=None) -> WebSocket:
+        c = self.config
+        return await open_websocket(url, headers or c.headers, c.offer_deflate, c.connect_timeout)
 
     def _attach(self, ws: WebSocket):
         """Make ws the connection's transport and route its messages here."""
@@ -156,7 +155,8 @@ class Client:
             self.upgrade_error = 'server offered no websocket upgrade'
             return
         try:
-            ws = await self._open_ws(self.config.endpoint('websocket', self._polling.sid))
+            ws = await self._open_ws(self.config.endpoint('websocket', self._polling.sid),
+                                     self._polling.session_headers)
         except TRANSPORT_ERRORS as exc:
             self.upgrade_error = error_name(exc)
             return

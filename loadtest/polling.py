@@ -24,7 +24,15 @@ class Polling:
         self.session, self.endpoint, self.headers = session, endpoint, headers
         self.sid: Optional[str] = None
         self.upgrades: List[str] = []
+        self.cookie: Optional[str] = None
         self._post_lock = asyncio.Lock()
+
+    @property
+    def session_headers(self) -> dict:
+        """The configured headers plus the cookies the handshake set: a server
+        may bind its session to them (the kit's SESSION_BINDING=cookie), and
+        each client keeps its own, as a browser tab would."""
+        return {**self.headers, 'Cookie': self.cookie} if self.cookie else self.headers
 
     async def open(self) -> List[str]:
         """The handshake; returns the packets that came after the open packet."""
@@ -37,13 +45,17 @@ class Polling:
         return packets[1:]
 
     async def get(self, url: str) -> str:
-        async with self.session.get(url, headers=self.headers) as resp:
+        async with self.session.get(url, headers=self.session_headers) as resp:
             if resp.status != 200:
                 raise PollingError(f'HTTP {resp.status}')
+            if self.sid is None:  # the handshake: keep what it set
+                pairs = [v.split(';', 1)[0].strip()
+                         for v in resp.headers.getall('Set-Cookie', [])]
+                self.cookie = '; '.join(pairs) or None
             return await resp.text()
 
     async def post(self, body: str):
-        headers = {**self.headers, 'Content-Type': 'text/plain;charset=UTF-8'}
+        headers = {**self.session_headers, 'Content-Type': 'text/plain;charset=UTF-8'}
         async with self._post_lock:
             async with self.session.post(self.endpoint('polling', self.sid),
                                          data=body.encode(), headers=headers) as resp:

@@ -63,7 +63,10 @@ class Worker:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.cfg.connect_timeout)
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # No shared cookie jar: each client keeps its own cookies (polling.py).
+        async with aiohttp.ClientSession(
+                connector=connector, timeout=timeout,
+                cookie_jar=aiohttp.DummyCookieJar()) as session:
             self.session = session
             sampler = self._spawn(self.sampler.run())
             try:

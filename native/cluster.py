@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from app.config import Cluster, child_env, load_cluster, load_settings
+from native import redis as kit_redis
 from native.processes import ROOT, ProcessError, ProcessTable
 from nginx.render import Instance, Paths, render
 
@@ -73,15 +74,6 @@ def http_get(url: str, timeout: float = 2.0):
         return status, body
 
 
-def redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(('127.0.0.1', port), 0.5) as sock:
-            sock.sendall(b'PING\r\n')
-            return sock.recv(16).startswith(b'+PONG')
-    except OSError:
-        return False
-
-
 @dataclass
 class LocalCluster:
     """A native cluster rooted at run_dir. Ports are explicit so tests can
@@ -99,7 +91,9 @@ class LocalCluster:
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir)
-        self.processes = ProcessTable(self.run_dir)
+        edge = self.settings.edge
+        self.processes = ProcessTable(self.run_dir, edge.log_max_bytes,
+                                      edge.log_max_files)
 
     @classmethod
     def on_free_ports(cls, run_dir: Path, instances: int,
@@ -109,9 +103,9 @@ class LocalCluster:
         HTTP_PORT, PAGE_PORT or REDIS_PORT given in env are kept; every other
         port is picked free. env also goes to the instances.
         """
-        ports = iter(free_ports(3 + instances))
+        ports = iter(free_ports(4 + instances))
         env = dict(env, INSTANCES=str(instances))
-        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT'):
+        for name in ('HTTP_PORT', 'PAGE_PORT', 'REDIS_PORT', 'HTTPS_PORT'):
             env.setdefault(name, str(next(ports)))
         settings = load_cluster(env)
         return cls(run_dir, settings, dict(zip(settings.instance_names, ports)),
@@ -129,7 +123,7 @@ class LocalCluster:
 
     @property
     def redis_url(self) -> str:
-        return f'redis://127.0.0.1:{self.settings.redis_port}/0'
+        return kit_redis.url(self.run_dir, self.settings.redis_port)
 
     def app_address(self, name: str) -> str:
         return f'{self.app_hosts.get(name, "127.0.0.1")}:{self.app_ports[name]}'
@@ -174,10 +168,11 @@ class LocalCluster:
 
     def _start_redis(self):
         port = self.settings.redis_port
-        self.processes.spawn('redis', [
-            self.redis_bin, '--port', str(port), '--bind', '127.0.0.1',
-            '--save', '', '--appendonly', 'no', '--dir', str(self.run_dir)])
-        self._wait('redis', lambda: redis_answers(port), INFRA_START_WAIT)
+        conf = kit_redis.write_config(self.run_dir, port)
+        secret = kit_redis.password(self.run_dir)
+        self.processes.spawn('redis', [self.redis_bin, str(conf)])
+        self._wait('redis', lambda: kit_redis.answers(port, secret),
+                   INFRA_START_WAIT)
 
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
@@ -227,6 +222,8 @@ class LocalCluster:
                      in enumerate(self.app_ports.items())}}
         if self.env.get('PAGE_ROOT'):
             wanted['PAGE_PORT'] = self.settings.page_port
+        if self.settings.edge.tls:
+            wanted['HTTPS_PORT'] = self.settings.edge.https_port
         for label, port in wanted.items():
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

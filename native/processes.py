@@ -9,6 +9,7 @@ stranger.
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -45,8 +46,11 @@ def kill_group(pgid: int):
 class ProcessTable:
     """The processes started under one run directory, by name."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, log_max_bytes: int = 10 * 1024 ** 2,
+                 log_max_files: int = 3):
         self.run_dir = Path(run_dir)
+        # Rotation of each process's log (native/logpipe.py).
+        self.log_max_bytes, self.log_max_files = log_max_bytes, log_max_files
 
     def _pidfile(self, name: str) -> Path:
         return self.run_dir / 'pids' / f'{name}.pid'
@@ -87,10 +91,20 @@ class ProcessTable:
                                f' run `make local-down` first.')
         for sub in ('pids', 'logs'):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        with open(self.log_path(name), 'ab') as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+        # The output goes through a pipe to the log rotator, which exits by
+        # itself once the process (and its children) have closed the pipe.
+        pipe = subprocess.Popen(
+            [sys.executable, '-m', 'native.logpipe', str(self.log_path(name)),
+             str(self.log_max_bytes), str(self.log_max_files)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT,
+            start_new_session=True)
+        try:
+            proc = subprocess.Popen(argv, stdout=pipe.stdin,
+                                    stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=ROOT, env=env,
                                     start_new_session=True)
+        finally:
+            pipe.stdin.close()
         self._pidfile(name).write_text(f'{proc.pid} {start_time(proc.pid)}')
         return proc.pid
 

@@ -26,6 +26,13 @@ CLUSTER_DOMAIN = 'cluster.local'
 KUBE_DNS = 'kube-dns.kube-system.svc.cluster.local'
 LISTEN = '8080'  # non-root: no port below 1024 (deploy/k8s/base/nginx.yaml)
 APP_PORT = 8000
+# An Ingress controller (or a load balancer that does not keep client
+# addresses) is the peer of every connection nginx sees: the per-address
+# limits would count the whole site as one client. Trust X-Forwarded-For
+# from the private ranges pods and node proxies use, and narrow the nginx
+# NetworkPolicy to the controller's namespace so no other pod can send a
+# forged one (deploy/k8s/base/networkpolicies.yaml).
+PROXY_NETWORKS = ('10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16')
 # Where the nginx container may write: its emptyDir on /tmp.
 PATHS = Paths(pid_file='/tmp/nginx.pid', error_log='stderr', access_log='off',
               temp_dir='/tmp/nginx', mime_types='/etc/nginx/mime.types')
@@ -36,7 +43,8 @@ def routing(resolver: str = KUBE_DNS, namespace: str = NAMESPACE,
     """Pod names app-<digits> of the StatefulSet `app` in namespace."""
     service = f'{namespace}.svc.{cluster_domain}'
     return Resolved(resolver=resolver, prefix='app-', domain=f'app.{service}',
-                    pool=f'app-pool.{service}', port=app_port)
+                    pool=f'app-pool.{service}', port=app_port,
+                    real_ip_from=PROXY_NETWORKS)
 
 
 def conf(resolver: str = KUBE_DNS, listen: str = LISTEN, paths: Paths = PATHS,

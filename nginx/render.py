@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
+from app.config_security import tls_files
 from nginx.routing import Resolved, static_values
+from nginx.security import limit_values, listen_values
 
 TEMPLATE = Path(__file__).with_name('nginx.conf.template')
 PLACEHOLDER = re.compile(r'{{ ([A-Z_]+) }}')
@@ -50,14 +52,20 @@ def parse_instance(text: str) -> Instance:
     return Instance(name, address)
 
 
-def _page_server(page_listen: Optional[str], page_root: Optional[str]) -> str:
+def _page_server(page_listen: Optional[str], page_root: Optional[str],
+                 tls_files=None) -> str:
     if not page_listen or not page_root:
         return ''
+    listen = f'listen {page_listen};'
+    if tls_files:  # TLS=on: the page too, so page and API are the same site
+        listen = (f'listen {page_listen} ssl;\n'
+                  f'        ssl_certificate {tls_files[0]};\n'
+                  f'        ssl_certificate_key {tls_files[1]};')
     return f'''
     # The demo page, on its own origin: the browser connects cross-origin.
     # Only the page and the socket.io-client bundle are served.
     server {{
-        listen {page_listen};
+        {listen}
         server_name _;
         root {page_root};
         add_header Cache-Control no-store;
@@ -148,12 +156,15 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         'HEALTH_MAP': '\n'.join(f'        /_instance/{i.name}/healthz '
                                 f'socketio_{i.name};' for i in instances),
         'INSTANCE_UPSTREAMS': upstreams,
-        'LISTEN': listen,
+        **limit_values(cluster),
+        **listen_values(cluster, listen),
         'PING_WINDOW': str(cluster.ping_interval + cluster.ping_timeout),
         'PROXY_TIMEOUT': str(cluster.proxy_timeout),
-        'MAX_BODY': str(cluster.max_payload_bytes + 64 * 1024),
+        'MAX_BODY': str(cluster.max_payload_bytes),
         'SOCKETIO_PATH': cluster.socketio_path,
-        'PAGE_SERVER': _page_server(page_listen, page_root),
+        'PAGE_SERVER': _page_server(
+            page_listen, page_root,
+            tls_files(cluster.edge) if cluster.edge.tls else None),
     }
     values.update(static_values([i.address for i in instances])
                   if routing is None else routing.values())

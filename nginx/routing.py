@@ -16,9 +16,10 @@ Only names of the form PREFIX<digits> are ever looked up: the prefix is fixed
 here and the regex captures digits only, so no client-supplied sid can make
 nginx resolve, let alone reach, any other host.
 """
+import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 from app.config import INSTANCE_NAME_RE, ConfigError
 
@@ -64,6 +65,10 @@ class Resolved:
       (`app.socketio.svc.cluster.local`; empty in Swarm, whose DNS answers
       service names as they are).
     pool: the name that resolves to every ready instance.
+    real_ip_from: networks of the proxies in front (an Ingress controller)
+      whose X-Forwarded-For nginx trusts, so that the per-address limits see
+      the client, not the proxy; empty when clients arrive directly (Swarm's
+      host-mode port keeps their addresses).
     """
     resolver: str
     prefix: str
@@ -72,6 +77,7 @@ class Resolved:
     port: int = 8000
     valid: int = DNS_VALID
     digits: int = 5
+    real_ip_from: Tuple[str, ...] = ()
 
     def __post_init__(self):
         if not PREFIX_RE.match(self.prefix):
@@ -88,6 +94,11 @@ class Resolved:
                               'resolves to every instance.')
         if not RESOLVER_RE.match(self.resolver):
             raise ConfigError(f'resolver {self.resolver!r} is not HOST[:PORT].')
+        for network in self.real_ip_from:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise ConfigError(f'real_ip_from {network!r} is not a network.') from None
         if not 0 < self.port < 65536 or not 1 <= self.valid <= 300:
             raise ConfigError('port must be 1-65535 and valid 1-300 seconds.')
 
@@ -100,6 +111,16 @@ class Resolved:
         suffix = f'.{self.domain}' if self.domain else ''
         return f'"${{{variable}}}{suffix}:{self.port}"'
 
+    def _real_ip(self) -> list:
+        if not self.real_ip_from:
+            return []
+        return ['',
+                '    # Clients arrive through the proxies in front: take their address from',
+                '    # X-Forwarded-For, trusted from these networks only.',
+                *(f'    set_real_ip_from {n};' for n in self.real_ip_from),
+                '    real_ip_header X-Forwarded-For;',
+                '    real_ip_recursive on;']
+
     def values(self) -> Dict[str, str]:
         """The routing placeholders of the template for this routing."""
         resolver = '\n'.join([
@@ -111,6 +132,7 @@ class Resolved:
             '    map $host $socketio_pool {',
             f'        default "{self.pool}:{self.port}";',
             '    }',
+            *self._real_ip(),
         ])
         return {
             'RESOLVER': resolver,

@@ -45,9 +45,22 @@
     }
   }
 
-  function connect() {
+  // 2. With AUTH_MODE=jwt and DEMO_TOKENS=true the kit hands the demo page a
+  //    token for its room (GET /token: demo only); otherwise there is none
+  //    (404) and the page connects without one (AUTH_MODE=none).
+  async function getToken() {
+    try {
+      const resp = await fetch(`${server}/token?room=${encodeURIComponent(room)}`);
+      if (resp.ok) return (await resp.json()).token;
+    } catch (e) { /* no token endpoint: AUTH_MODE=none */ }
+    return null;
+  }
+
+  function connect(token) {
     show('status', 'connecting', true);
-    const socket = io(server, { path, withCredentials: true });
+    const options = { path, withCredentials: true };
+    if (token) options.auth = { token };
+    const socket = io(server, options);
     window.kitSocket = socket;
 
     socket.on('connect', () => {
@@ -97,5 +110,5 @@
     });
   }
 
-  getCookie().then(connect);
+  getCookie().then(getToken).then(connect);
 })();

@@ -122,6 +122,13 @@ class PollingSession:
         resp, packet = eio_handshake(url)
         assert packet, resp
         self.sid = packet['sid']
+        # Sent back like a browser does: the session is bound to it.
+        self.cookie = resp.cookies()
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        cookie = {'Cookie': self.cookie} if self.cookie else {}
+        return {'Origin': ALLOWED_ORIGIN, **cookie}
 
     @property
     def query(self) -> str:
@@ -129,14 +136,13 @@ class PollingSession:
 
     def post(self, payload: str):
         resp = http_request(self.url, 'POST', self.query,
-                            {'Origin': ALLOWED_ORIGIN,
+                            {**self.headers,
                              'Content-Type': 'text/plain;charset=UTF-8'},
                             payload.encode())
         assert resp.status == 200, (resp.status, resp.body)
 
     def get(self) -> List[str]:
-        resp = http_request(self.url, 'GET', self.query,
-                            {'Origin': ALLOWED_ORIGIN})
+        resp = http_request(self.url, 'GET', self.query, self.headers)
         assert resp.status == 200, (resp.status, resp.body)
         return decode_payload(resp.text)
 

@@ -39,14 +39,18 @@ async function allowed(browser, out) {
     await page.waitForFunction(() => window.kitState && window.kitState.status === 'connected'
       && window.kitState.instance && window.kitState.transport === 'websocket'
       && !document.getElementById('broadcast').disabled, null, { timeout });
-    await page.waitForFunction(() => window.kitState.messages.some(
-      (m) => m.from !== window.kitState.instance && String(m.data).startsWith('python')),
-    null, { timeout });
+    if (!cfg.selfOnly) {  // selfOnly: no Python clients (the TLS test)
+      await page.waitForFunction(() => window.kitState.messages.some(
+        (m) => m.from !== window.kitState.instance && String(m.data).startsWith('python')),
+      null, { timeout });
+    }
     await page.fill('#text', cfg.browserText || 'hello from the browser');
     await page.click('#broadcast');
     await page.waitForFunction((text) => window.kitState.messages.some((m) => m.data === text),
       cfg.browserText || 'hello from the browser', { timeout });
     out.allowed = await state(page);
+    out.allowed.url = await page.evaluate(() => window.kitSocket.io.engine.transport.ws
+      ? window.kitSocket.io.engine.transport.ws.url : null);
     out.allowed.screenshot = join(artifacts, 'page.png');
     await page.screenshot({ path: out.allowed.screenshot, fullPage: true });
     out.allowed.ok = true;
@@ -90,7 +94,8 @@ try {
     headless: true,
     timeout,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...(cfg.extraArgs || [])],
   });
   out.browser = browser.version();
   if (cfg.allowedUrl) await allowed(browser, out);

@@ -10,7 +10,7 @@ const [url, origin, transports, size] = process.argv.slice(2);
 const data = 'y'.repeat(Number(size));
 const socket = io(url, {
   transports: transports.split(','), reconnection: false,
-  extraHeaders: { Origin: origin }, timeout: 10000,
+  extraHeaders: { Origin: origin }, timeout: 10000, withCredentials: true,
 });
 const fail = (error) => { console.log(JSON.stringify({ ok: false, error: String(error) })); process.exit(1); };
 setTimeout(() => fail('timeout'), 15000).unref();

@@ -1,0 +1,117 @@
+"""Strict input at the Socket.IO layer, before any handler runs.
+
+`GuardedServer` is a mixin for python-socketio's Server (app/server.py):
+- binary packets are refused (the contract has none): the client is
+  disconnected at the packet header, before one attachment is buffered;
+- a packet that is not strict JSON (app/strictjson.py) disconnects its client,
+  as Node's server does, with one log line and no traceback;
+- every malformed event gets an error ack `{"ok": false, "error": ...}`:
+  a non-string or reserved event name, more than one argument, a payload that
+  is not an object;
+- every packet goes through the client's token buckets on bytes and events
+  (app/limits.py): an excess event gets an error ack, other excess packets
+  (CONNECT, ACK, ...) are ignored; sustained abuse disconnects the client.
+"""
+import logging
+
+from socketio import packet
+
+from app.limits import client_state
+
+log = logging.getLogger('app.guard')
+
+# Names a client may not send: python-socketio and socket.io give them a
+# meaning of their own (Node's server refuses them too).
+RESERVED_EVENTS = frozenset((
+    'connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener',
+    'removeListener', '*'))
+BINARY = (str(packet.BINARY_EVENT), str(packet.BINARY_ACK))
+
+
+def event_error(data):
+    """Why an EVENT packet's data is malformed, or None."""
+    if not isinstance(data, list) or not data:
+        return 'an event is ["name", {payload}]'
+    name = data[0]
+    if not isinstance(name, str):
+        return 'event name must be a string'
+    if name in RESERVED_EVENTS:
+        return f'event name {name[:40]!r} is reserved'
+    if len(data) > 2:
+        return f'expected one payload object, got {len(data) - 1} arguments'
+    if len(data) == 2 and not isinstance(data[1], dict):
+        return 'payload must be an object'
+    return None
+
+
+class GuardedServer:
+    """Mixin for socketio.Server; `security` is the instance's Security."""
+    security = None
+    refused = None  # counters by reason, for /admin stats
+
+    def count(self, reason: str):
+        if self.refused is None:
+            self.refused = {}
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def kit_state(self, eio_sid):
+        sock = self.eio.sockets.get(eio_sid)
+        return None if sock is None else client_state(sock, self.security)
+
+    def state_of(self, sid, namespace='/'):
+        """The limits state of a connected Socket.IO sid, or None."""
+        eio_sid = self.manager.eio_sid_from_sid(sid, namespace)
+        return None if eio_sid is None else self.kit_state(eio_sid)
+
+    def drop(self, eio_sid, why: str):
+        """Disconnect a client for what it sent (one rate-limited line)."""
+        self.count(why.split(':')[0])
+        log.warning('disconnected client %s: %s', eio_sid, why)
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            ws = getattr(sock, 'ws', None)
+            if ws is not None:  # what is queued (error acks) goes first
+                ws.flush()
+            self.eio.disconnect(eio_sid)
+
+    def _handle_eio_message(self, eio_sid, data):
+        state = self.kit_state(eio_sid)
+        if state is None:
+            return
+        if isinstance(data, (bytes, bytearray)) or \
+                (isinstance(data, str) and data[:1] in BINARY):
+            return self.drop(eio_sid, 'binary packet: the contract has no '
+                                      'binary events')
+        state.bytes_ok = state.bytes.take(len(data))
+        if data[:1] != str(packet.EVENT) and not (
+                state.bytes_ok and state.events.take()):
+            # CONNECT, DISCONNECT, ACK: no ack to refuse them with; ignored,
+            # and counted towards sustained abuse like refused events.
+            if not state.strikes.take():
+                return self.drop(eio_sid, 'rate limit: sustained abuse')
+            return None
+        try:
+            return super()._handle_eio_message(eio_sid, data)
+        except (ValueError, RecursionError) as exc:  # deep nesting: the latter
+            return self.drop(eio_sid, f'parse error: {type(exc).__name__}: '
+                                      f'{str(exc)[:80]}')
+
+    def _handle_event(self, eio_sid, namespace, id, data):
+        state = self.kit_state(eio_sid)
+        if state is None:
+            return
+        error = event_error(data)
+        if not (state.bytes_ok and state.events.take()):  # malformed ones too
+            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events '
+                     'or RATE_BYTES_PER_SECOND bytes')
+            if not state.strikes.take():
+                return self.drop(eio_sid, 'rate limit: sustained abuse')
+        elif error:
+            self.count('malformed event')
+        if error is None:
+            return super()._handle_event(eio_sid, namespace, id, data)
+        if id is not None:
+            self._send_packet(eio_sid, self.packet_class(
+                packet.ACK, namespace=namespace or '/', id=id,
+                data=[{'ok': False, 'error': error}]))
+        return None

@@ -1,0 +1,75 @@
+"""The security parts of the balancer's config: per-address limits and TLS.
+
+nginx/render.py fills the template's LIMIT_ZONES, LIMITS, LISTEN_DIRECTIVES
+and REDIRECT_SERVER placeholders from these, with the Cluster's `edge`
+settings (app/config_security.py).
+"""
+from typing import Dict
+
+from app.config import Cluster
+from app.config_security import tls_files
+
+
+def limit_values(cluster: Cluster) -> Dict[str, str]:
+    edge = cluster.edge
+    zones, limits = [], []
+    if edge.connections_per_address:
+        zones.append('    limit_conn_zone $binary_remote_addr '
+                     'zone=per_address:10m;')
+        limits.append(f'            limit_conn per_address '
+                      f'{edge.connections_per_address};')
+    if edge.handshakes_per_second:
+        # An empty key is not counted: only requests without a sid are.
+        zones += ['    map $arg_sid $handshake_address {',
+                  '        ""      $binary_remote_addr;',
+                  '        default "";',
+                  '    }',
+                  f'    limit_req_zone $handshake_address zone=handshakes:10m '
+                  f'rate={edge.handshakes_per_second}r/s;']
+        limits.append(f'            limit_req zone=handshakes burst='
+                      f'{edge.handshake_burst} nodelay;')
+    if zones:
+        zones += ['    limit_conn_status 429;', '    limit_req_status 429;',
+                  '    limit_conn_log_level warn;', '    limit_req_log_level warn;']
+    return {'LIMIT_ZONES': '\n'.join(zones) or '    # (off)',
+            'LIMITS': '\n'.join(limits) or '            # per-address limits off'}
+
+
+def listen_values(cluster: Cluster, listen: str) -> Dict[str, str]:
+    """TLS off: the server listens on `listen`. TLS on: it listens with TLS on
+    HTTPS_PORT and sends HSTS; `listen` keeps only /healthz and redirects
+    everything else to https."""
+    edge = cluster.edge
+    if not edge.tls:
+        return {'LISTEN_DIRECTIVES': f'        listen {listen};',
+                'REDIRECT_SERVER': ''}
+    cert, key = tls_files(edge)
+    host = listen.rpartition(':')[0]
+    https = f'{host}:{edge.https_port}' if host else str(edge.https_port)
+    port = '' if edge.https_port == 443 else f':{edge.https_port}'
+    hsts = (f'        add_header Strict-Transport-Security '
+            f'"max-age={edge.hsts_seconds}" always;' if edge.hsts_seconds
+            else '        # HSTS off (HSTS_SECONDS=0)')
+    directives = '\n'.join((
+        f'        listen {https} ssl;',
+        f'        ssl_certificate {cert};',
+        f'        ssl_certificate_key {key};',
+        '        ssl_protocols TLSv1.2 TLSv1.3;',
+        '        ssl_session_cache shared:tls:10m;',
+        hsts))
+    redirect = f'''
+    # TLS=on: plain http only redirects (and answers health checks).
+    server {{
+        listen {listen};
+        server_name _;
+        location = /healthz {{
+            proxy_pass http://socketio_all;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location / {{
+            return 301 https://$host{port}$request_uri;
+        }}
+    }}
+'''
+    return {'LISTEN_DIRECTIVES': directives, 'REDIRECT_SERVER': redirect}
