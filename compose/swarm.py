@@ -100,8 +100,11 @@ def instance_service(service: dict, template: dict, index: int, nodes: int) -> d
     service['environment'] = {**service.get('environment', {}),
                               **template.get('environment', {})}
     if template.get('secrets'):
-        service['secrets'] = sorted({*service.get('secrets', []),
-                                     *template['secrets']})
+        # compose config writes secrets in the long form; keep one per name.
+        merged = {s if isinstance(s, str) else s['source']: s
+                  for s in [*service.get('secrets', []), *template['secrets']]}
+        service['secrets'] = [s if isinstance(s, dict) else {'source': s}
+                              for _, s in sorted(merged.items())]
     return service
 
 

@@ -81,6 +81,11 @@ def test_redis_is_on_the_back_network_only(swarm):
     names = {swarm.client.networks.get(n['Target']).name for n in networks}
     assert names == {f'{swarm.stack}_back'}
     assert swarm.client.networks.get(f'{swarm.stack}_back').attrs['Internal'] is True
+    # The Redis password came in as a Swarm secret: without it, NOAUTH.
+    probe = swarm.container(swarm.instances()[0]).exec_run(
+        ['bash', '-c', 'exec 3<>/dev/tcp/redis/6379; printf "PING\\r\\n" >&3; '
+                       'read -r line <&3; echo "$line"'])
+    assert probe.output.startswith(b'-NOAUTH'), probe.output
 
 
 def test_killed_task_is_rescheduled_and_its_clients_come_back(swarm):

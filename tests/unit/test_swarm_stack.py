@@ -24,6 +24,7 @@ def _app(name, address):
             'depends_on': {'redis': {'condition': 'service_healthy'}},
             'restart': 'unless-stopped', 'pull_policy': 'never',
             'environment': {'INSTANCE_NAME': name},
+            'secrets': [{'source': 'redis_password'}],
             'networks': {'edge': {'ipv4_address': address}, 'back': {}}}
 
 
@@ -39,6 +40,7 @@ def _model(instances=3):
     services['redis'] = {'image': 'kit-redis:offline', 'networks': {'back': None}}
     services['page'] = {'image': 'kit-nginx:offline', 'networks': {'page': None}}
     return {'name': 'socketio-kit', 'services': services, 'x-swarm-instance': TEMPLATE,
+            'secrets': {'redis_password': {'file': '/x/.generated/secrets/redis_password'}},
             'networks': {'edge': {'name': 'socketio-kit_edge',
                                   'ipam': {'config': [{'subnet': '172.30.87.0/24'}]}},
                          'back': {'name': 'socketio-kit_back', 'internal': True},
@@ -64,9 +66,11 @@ def test_stack_runs_on_any_node_and_without_ipvs(tmp_path):
         assert app['deploy']['placement']['constraints'] == []
         assert app['networks']['edge'] == {'aliases': ['app-pool']}
         assert app['environment']['INSTANCE_NAME'] == name
-        assert app['secrets'] == ['jwt_secret']
+        assert app['secrets'] == [{'source': 'jwt_secret'}, {'source': 'redis_password'}]
     secret = tmp_path / 'jwt_secret'
-    assert stack['secrets'] == {'jwt_secret': {'file': str(secret)}}
+    assert stack['secrets'] == {
+        'jwt_secret': {'file': str(secret)},
+        'redis_password': {'file': '/x/.generated/secrets/redis_password'}}
     assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) >= 48
     before = secret.read_text()
     swarm.stack(_model(), 'f' * 64, 1, tmp_path)
