@@ -166,8 +166,16 @@ def stack(model: dict, nginx_sha: str, nodes: int, secret_dir: Path) -> dict:
     used = {n for s in services.values() for n in _secret_names(s)}
     secrets = {name: {'file': declared.get(name) or generated_secret(secret_dir / name)}
                for name in sorted(used)}
+    # Named volumes (Redis's data, if compose.yaml gives it one): local to
+    # the node the task runs on; compose's `name:` goes, the stack names them.
+    mounted = {v['source'] for s in services.values() for v in s.get('volumes', [])
+               if isinstance(v, dict) and v.get('type') == 'volume'}
+    volumes = {name: {k: v for k, v in (volume or {}).items() if k != 'name'}
+               for name, volume in model.get('volumes', {}).items() if name in mounted}
     out = {'version': '3.9', 'services': services, 'networks': networks,
            'configs': {config_name: {'file': 'nginx.conf'}}}
+    if volumes:
+        out['volumes'] = volumes
     if secrets:
         out['secrets'] = secrets
     return out

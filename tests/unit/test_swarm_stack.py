@@ -37,10 +37,13 @@ def _model(instances=3):
         'volumes': [{'type': 'bind', 'source': '/x/nginx.conf',
                      'target': '/etc/nginx/nginx.conf', 'read_only': True}],
         'labels': {'kit.nginx-conf-sha256': 'abc'}, 'deploy': {'mode': 'global'}}
-    services['redis'] = {'image': 'kit-redis:offline', 'networks': {'back': None}}
+    services['redis'] = {'image': 'kit-redis:offline', 'networks': {'back': None},
+                         'volumes': [{'type': 'volume', 'source': 'redis-data',
+                                      'target': '/data'}]}
     services['page'] = {'image': 'kit-nginx:offline', 'networks': {'page': None}}
     return {'name': 'socketio-kit', 'services': services, 'x-swarm-instance': TEMPLATE,
             'secrets': {'redis_password': {'file': '/x/.generated/secrets/redis_password'}},
+            'volumes': {'redis-data': {'name': 'socketio-kit_redis-data'}, 'unused': {}},
             'networks': {'edge': {'name': 'socketio-kit_edge',
                                   'ipam': {'config': [{'subnet': '172.30.87.0/24'}]}},
                          'back': {'name': 'socketio-kit_back', 'internal': True},
@@ -53,6 +56,7 @@ def test_stack_runs_on_any_node_and_without_ipvs(tmp_path):
     assert set(stack['services']) == {'app1', 'app2', 'app3', 'nginx', 'redis'}
     assert stack['networks'] == {'edge': {'driver': 'overlay'},
                                  'back': {'driver': 'overlay', 'internal': True}}
+    assert stack['volumes'] == {'redis-data': {}}
     nginx = stack['services']['nginx']
     assert nginx['ports'] == [{'target': 80, 'published': 8090, 'protocol': 'tcp',
                                'mode': 'host'}]
