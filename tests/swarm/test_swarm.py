@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.conftest import swarm_controller
-from tests.support import ROOT, broadcast_round, clients, new_room
+from tests.support import ROOT, broadcast_round, clients, new_room, run_doctor
 
 pytestmark = pytest.mark.only_target('swarm')
 
@@ -86,6 +86,13 @@ def test_redis_is_on_the_back_network_only(swarm):
         ['bash', '-c', 'exec 3<>/dev/tcp/redis/6379; printf "PING\\r\\n" >&3; '
                        'read -r line <&3; echo "$line"'])
     assert probe.output.startswith(b'-NOAUTH'), probe.output
+
+
+def test_doctor_finds_no_fault_on_the_swarm_stack(swarm):
+    # As `make doctor` reaches it: localhost, the page's site (cookies check).
+    code, _, checks = run_doctor(swarm.url.replace('127.0.0.1', 'localhost'))
+    assert code == 0, checks
+    assert {r['status'] for r in checks.values()} == {'PASS'}, checks
 
 
 def test_killed_task_is_rescheduled_and_its_clients_come_back(swarm):
