@@ -26,6 +26,15 @@ COMPOSE_PROJECT ?= socketio-kit
 SERVICE ?=
 INSTANCE ?= app2
 REQUIRE_COMPOSE ?=
+# Docker Swarm (make swarm-up): its own stack name and port, so it runs next
+# to the compose cluster. SWARM_NODES > 1 spreads instances over nodes
+# labelled socketio-kit.slot=1..N (README, "Beyond one machine").
+SWARM_STACK ?= socketio-kit-swarm
+SWARM_HTTP_PORT ?= 8090
+SWARM_NODES ?= 1
+SWARM_TEST_STACK ?= socketio-kit-swarm-test
+K8S_OVERLAY ?= production
+REQUIRE_SWARM ?= $(REQUIRE_COMPOSE)
 SCENARIO ?= broadcast
 CLIENTS ?= 50
 # localhost, like the page's origin: the two are then the same site, so the
@@ -47,6 +56,7 @@ PAGE_DEPS := page/node_modules/.package-lock.json
 COMPOSE_RUNNING = docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]
 
 export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON PROFILE
+export SWARM_STACK SWARM_HTTP_PORT SWARM_NODES
 export COMPOSE_PROJECT_NAME := $(COMPOSE_PROJECT)
 
 .DEFAULT_GOAL := help
@@ -121,6 +131,39 @@ build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
 
+##@ Docker Swarm
+
+.PHONY: swarm-up swarm-down swarm-ps swarm-roll
+swarm-up: install ## Deploy the stack on this engine's swarm (inits a single-node one if none; SWARM_HTTP_PORT, SWARM_STACK)
+	@compose/swarm-up
+
+swarm-down: ## Remove the stack and wait until nothing of it is left (and leaves the swarm if swarm-up created it)
+	@compose/swarm-down
+
+swarm-ps: ## Show the stack's tasks
+	@docker stack ps --format 'table {{.Name}}\t{{.CurrentState}}\t{{.Error}}' $(SWARM_STACK)
+
+swarm-roll: ## Rolling update: restart the instances one by one, each draining first (SWARM_APP_IMAGE=new image)
+	@compose/swarm-roll
+
+##@ Kubernetes (manifests; no cluster runs here)
+
+.PHONY: k8s-deps k8s-nginx k8s-build
+k8s-deps: ## Install kubectl (Debian's kubernetes-client) and dnsmasq if missing
+	@missing=""; \
+	command -v kubectl >/dev/null 2>&1 || missing="$$missing kubernetes-client"; \
+	command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$$missing dnsmasq-base"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+k8s-nginx: install ## Re-render deploy/k8s/base/nginx.conf from nginx/nginx.conf.template
+	$(PY) -m nginx.k8s
+
+k8s-build: k8s-deps ## Print the manifests of an overlay (K8S_OVERLAY=base|production)
+	@kubectl kustomize deploy/k8s/$(if $(filter base,$(K8S_OVERLAY)),base,overlays/$(K8S_OVERLAY))
+
 ##@ TLS
 
 .PHONY: certs
@@ -151,8 +194,8 @@ local-start: ## Start one stopped native instance again (INSTANCE=app2)
 lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
-.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose test-package test-observability
-test: lint test-unit test-package test-local test-hostile test-doctor test-browser test-compose test-observability ## Run every test suite (and lint)
+.PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose test-package test-observability test-swarm test-k8s
+test: lint test-unit test-package test-local test-hostile test-doctor test-browser test-compose test-observability test-swarm test-k8s ## Run every test suite (and lint)
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
@@ -177,6 +220,22 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 
 test-observability: install page-deps ## PROFILE=observability in a compose project of its own: Prometheus targets and the clients gauge (skipped without a Docker engine unless REQUIRE_COMPOSE=1)
 	REQUIRE_COMPOSE=$(REQUIRE_COMPOSE) $(PY) -m pytest -q -s tests/observability $(PYTEST_ARGS)
+
+test-swarm: install ## Cluster tests against a Swarm stack of their own on a free port, then `docker stack rm` (skipped, in one line, without a Docker engine)
+	@if ! docker info >/dev/null 2>&1; then \
+		if [ "$(REQUIRE_SWARM)" = 1 ]; then echo "test-swarm: no Docker engine answers, and REQUIRE_SWARM=1 forbids skipping." >&2; exit 1; fi; \
+		echo "test-swarm: skipped: no Docker engine answers (start dockerd to run it)."; exit 0; fi; \
+	port=$$($(PY) -c 'from native.cluster import free_ports; print(free_ports(1)[0])'); \
+	export SWARM_STACK=$(SWARM_TEST_STACK) SWARM_HTTP_PORT=$$port INSTANCES=3; \
+	status=0; compose/swarm-up || status=$$?; \
+	if [ $$status = 0 ]; then \
+		$(PY) -m pytest -q tests/integration tests/swarm --target swarm \
+			--swarm-url http://127.0.0.1:$$port --swarm-stack $(SWARM_TEST_STACK) $(PYTEST_ARGS) || status=$$?; \
+	else docker stack ps --no-trunc $(SWARM_TEST_STACK) || true; fi; \
+	compose/swarm-down || status=$$?; exit $$status
+
+test-k8s: deps k8s-deps install ## deploy/k8s: every overlay builds and validates; its nginx.conf routes pod-named instances via dnsmasq
+	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/k8s $(PYTEST_ARGS)
 
 test-hostile: deps install page-deps ## The attack suite: each attack, then every instance still serves, same worker, bounded memory
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/hostile $(PYTEST_ARGS)

@@ -84,6 +84,9 @@ class LocalCluster:
     env: Dict[str, str] = field(default_factory=dict)
     # Each instance's metrics listener (METRICS_PORT); none: no metrics.
     metrics_ports: Dict[str, int] = field(default_factory=dict)
+    # Loopback address of an instance, when not 127.0.0.1: instances named
+    # like pods share one port on 127.0.0.N (tests/k8s, DNS-routed nginx).
+    app_hosts: Dict[str, str] = field(default_factory=dict)
     python: str = sys.executable
     nginx_bin: str = 'nginx'
     redis_bin: str = 'redis-server'
@@ -127,8 +130,11 @@ class LocalCluster:
     def redis_url(self) -> str:
         return kit_redis.url(self.run_dir, self.settings.redis_port)
 
+    def app_address(self, name: str) -> str:
+        return f'{self.app_hosts.get(name, "127.0.0.1")}:{self.app_ports[name]}'
+
     def health_url(self, name: str) -> str:
-        return f'http://127.0.0.1:{self.app_ports[name]}/healthz'
+        return f'http://{self.app_address(name)}/healthz'
 
     def instance_env(self, name: str) -> Dict[str, str]:
         return child_env({
@@ -136,6 +142,7 @@ class LocalCluster:
             'INSTANCE_NAME': name,
             'BIND': f'127.0.0.1:{self.app_ports[name]}',
             'METRICS_PORT': str(self.metrics_ports.get(name, 0)),
+            'BIND': self.app_address(name),
             'REDIS_URL': self.redis_url,
             'PYTHON': self.python,
         })
@@ -177,8 +184,7 @@ class LocalCluster:
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
         temp.mkdir(parents=True, exist_ok=True)
-        instances = [Instance(n, f'127.0.0.1:{p}')
-                     for n, p in self.app_ports.items()]
+        instances = [Instance(n, self.app_address(n)) for n in self.app_ports]
         # Started as root, nginx would run its workers as nobody, who may not
         # be able to read the page or write temp files under this checkout
         # (under /root, say): keep them as the user who runs the cluster.

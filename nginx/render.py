@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 
 from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
 from app.config_security import tls_files
+from nginx.routing import Resolved, static_values
 from nginx.security import limit_values, listen_values
 
 TEMPLATE = Path(__file__).with_name('nginx.conf.template')
@@ -124,10 +125,15 @@ def render_page(page_listen: str, page_root: str, paths: Paths = Paths()) -> str
 
 def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
            paths: Paths = Paths(), page_listen: Optional[str] = None,
-           page_root: Optional[str] = None, status_listen: Optional[str] = None) -> str:
-    """Return the nginx.conf text for these instances; stub_status listens on
-    status_listen (default: NGINX_STATUS_PORT on every address)."""
-    if not instances:
+           page_root: Optional[str] = None, status_listen: Optional[str] = None,
+           routing: Optional[Resolved] = None) -> str:
+    """Return the nginx.conf text for these instances, or, with routing, for
+    instances found through DNS (nginx/routing.py; instances then unused);
+    stub_status listens on status_listen (default: NGINX_STATUS_PORT on every
+    address)."""
+    if routing is not None:
+        instances = ()
+    elif not instances:
         raise ConfigError('no instances to balance; pass at least one '
                           '--instance NAME=HOST:PORT.')
     names = [i.name for i in instances]
@@ -151,8 +157,6 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
                              for i in instances),
         'HEALTH_MAP': '\n'.join(f'        /_instance/{i.name}/healthz '
                                 f'socketio_{i.name};' for i in instances),
-        'ALL_SERVERS': '\n'.join(f'        server {i.address} max_fails=1 '
-                                 f'fail_timeout=1s;' for i in instances),
         'INSTANCE_UPSTREAMS': upstreams,
         **limit_values(cluster),
         **listen_values(cluster, listen),
@@ -165,6 +169,8 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
             tls_files(cluster.edge) if cluster.edge.tls else None),
         'STATUS_LISTEN': status_listen or str(cluster.observability.nginx_status_port),
     }
+    values.update(static_values([i.address for i in instances])
+                  if routing is None else routing.values())
     text = TEMPLATE.read_text()
     missing = set(PLACEHOLDER.findall(text)) - set(values)
     if missing:
@@ -176,6 +182,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--instance', action='append', default=[],
                         help='NAME=HOST:PORT, once per instance')
+    parser.add_argument('--resolver', default=None,
+                        help='find instances through this DNS server at request '
+                             'time (Swarm, Kubernetes) instead of --instance')
+    parser.add_argument('--instance-prefix', default='app-',
+                        help='with --resolver: instance names are PREFIX<digits>')
+    parser.add_argument('--instance-domain', default='',
+                        help='with --resolver: domain appended to an instance name')
+    parser.add_argument('--pool', default=None,
+                        help='with --resolver: name resolving to every ready instance')
+    parser.add_argument('--app-port', type=int, default=8000,
+                        help='with --resolver: port of every instance')
+    parser.add_argument('--resolver-valid', type=int, default=2,
+                        help='with --resolver: seconds an answer is trusted')
     parser.add_argument('--page-only', action='store_true',
                         help='render a config that serves only the demo page '
                              '(needs --page-listen and --page-root)')
@@ -212,9 +231,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _render_balancer(args, paths: Paths) -> str:
     instances = tuple(parse_instance(i) for i in args.instance)
+    routing = None
+    if args.resolver:
+        if instances:
+            raise ConfigError('--resolver finds the instances itself; drop --instance.')
+        routing = Resolved(args.resolver, args.instance_prefix, args.instance_domain,
+                           args.pool or '', args.app_port, args.resolver_valid)
     cluster = load_cluster()
     return render(instances, cluster, args.listen or str(cluster.http_port),
-                  paths, args.page_listen, args.page_root)
+                  paths, args.page_listen, args.page_root, routing)
 
 
 if __name__ == '__main__':

@@ -1,10 +1,12 @@
-"""pytest wiring: `--target local|compose` picks the cluster the integration
+"""pytest wiring: `--target local|compose|swarm` picks the cluster the integration
 tests run against; the same tests run on both.
 
 - local: a native cluster (real redis-server, nginx, gunicorn workers) on free
   loopback ports, started per module, once per worker class.
 - compose: the running `make up` cluster (the Makefile starts it before and
   stops it after the tests).
+- swarm: the `make swarm-up` stack (`make test-swarm` deploys a stack of its
+  own on a free port before, and removes it after the tests).
 
 Either way the tests drive it through the controllers in control/, the same
 ones the load test uses.
@@ -25,12 +27,16 @@ FULL_WORKER_CLASS = 'eventlet'
 
 
 def pytest_addoption(parser):
-    parser.addoption('--target', choices=('local', 'compose'), default='local',
+    parser.addoption('--target', choices=('local', 'compose', 'swarm'), default='local',
                      help='cluster the integration tests run against')
     parser.addoption('--compose-url', default=None,
                      help='balancer URL of the compose cluster (default: '
                      'HTTP_PORT on 127.0.0.1, as app.config reads it)')
     parser.addoption('--compose-project', default=PROJECT)
+    parser.addoption('--swarm-url', default=None,
+                     help='balancer URL of the swarm stack (default: SWARM_HTTP_PORT)')
+    parser.addoption('--swarm-stack', default=None,
+                     help='stack name (default: control.swarm.STACK)')
     parser.addoption('--worker-classes', default='eventlet,gevent',
                      help='worker classes the local target runs (comma list)')
 
@@ -74,6 +80,15 @@ def compose_controller(config) -> DockerController:
                             config.getoption('--compose-project'), url)
 
 
+def swarm_controller(config):
+    import docker
+
+    from control.swarm import HTTP_PORT, STACK, SwarmController
+    url = config.getoption('--swarm-url') or f'http://127.0.0.1:{HTTP_PORT}'
+    return SwarmController(docker.from_env(), config.getoption('--swarm-stack') or STACK,
+                           url)
+
+
 def _worker_classes(config):
     return [w for w in config.getoption('--worker-classes').split(',') if w]
 
@@ -83,15 +98,17 @@ def pytest_generate_tests(metafunc):
         if metafunc.config.getoption('--target') == 'local':
             params = _worker_classes(metafunc.config)
         else:
-            params = ['compose']
+            params = [metafunc.config.getoption('--target')]
         metafunc.parametrize('cluster', params, indirect=True, scope='module')
 
 
 @pytest.fixture(scope='module')
 def cluster(request, tmp_path_factory):
     """The cluster under test (see the module docstring)."""
-    if request.config.getoption('--target') == 'compose':
-        control = compose_controller(request.config)
+    if request.config.getoption('--target') in ('compose', 'swarm'):
+        target = request.config.getoption('--target')
+        control = (compose_controller if target == 'compose' else
+                   swarm_controller)(request.config)
         yield ClusterUnderTest(control, control.url, control.instances(),
                                FULL_WORKER_CLASS)
         return

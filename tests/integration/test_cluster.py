@@ -118,13 +118,13 @@ def test_python_client_really_uses_websocket(cluster, transports):
 
 # -- cross-instance broadcast -------------------------------------------------------
 def test_broadcast_reaches_every_instance_exactly_once(cluster):
-    with clients(cluster.url, 3 * len(cluster.instances)) as cs:
+    with clients(cluster.url, 3 * len(cluster.instances), cluster.instances) as cs:
         assert {c.instance for c in cs} == set(cluster.instances)
         broadcast_round(cs, new_room())
 
 
 def test_broadcast_reaches_polling_clients_too(cluster):
-    with clients(cluster.url, 2 * len(cluster.instances),
+    with clients(cluster.url, 2 * len(cluster.instances), cluster.instances,
                  transports=('polling',)) as cs:
         assert {c.instance for c in cs} == set(cluster.instances)
         assert {c.sio.transport() for c in cs} == {'polling'}
@@ -188,7 +188,8 @@ def test_client_supplied_sid_cannot_route_elsewhere(cluster, sid):
 # -- failure ------------------------------------------------------------------------
 def test_session_of_dead_instance_fails_fast_and_clients_move(cluster):
     victim = cluster.instances[-1]
-    with clients(cluster.url, 3 * len(cluster.instances), reconnection=True) as cs:
+    with clients(cluster.url, 3 * len(cluster.instances), [victim],
+                 reconnection=True) as cs:
         on_victim = [c for c in cs if c.instance == victim]
         assert on_victim
         session = None
@@ -224,7 +225,7 @@ def test_session_of_dead_instance_fails_fast_and_clients_move(cluster):
         finally:
             cluster.start(victim)
         # The restored instance takes new clients again.
-        with clients(cluster.url, 3 * len(cluster.instances)) as fresh:
+        with clients(cluster.url, 3 * len(cluster.instances), [victim]) as fresh:
             assert victim in {c.instance for c in fresh}
 
 

@@ -1,0 +1,177 @@
+"""deploy/k8s: every overlay builds with `kubectl kustomize`, validates against
+the Kubernetes schemas (kubernetes-validate, strict: no unknown field), and
+says what the design needs: stable pod names, DNS routing, drain, limits."""
+import copy
+import re
+import shutil
+import subprocess
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from nginx import k8s
+from tests.support import ROOT
+
+K8S = ROOT / 'deploy' / 'k8s'
+OVERLAYS = {'base': K8S / 'base', 'dev': K8S / 'overlays' / 'dev',
+            'production': K8S / 'overlays' / 'production'}
+# The oldest Kubernetes the manifests claim (policy/v1 PDB, autoscaling/v2
+# HPA) and the newest schema kubernetes-validate has.
+VERSIONS = ('1.27.0', '1.37.0')
+APP = 'socketio-app'
+NGINX = 'socketio-nginx'
+REDIS = 'socketio-redis'
+
+
+def build(path) -> list:
+    kubectl = shutil.which('kubectl')
+    assert kubectl, 'kubectl is missing: make k8s-deps installs it'
+    out = subprocess.run([kubectl, 'kustomize', str(path)], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+@pytest.fixture(scope='module', params=list(OVERLAYS))
+def overlay(request):
+    return request.param, build(OVERLAYS[request.param])
+
+
+def find(docs, kind, name=None):
+    found = [d for d in docs if d['kind'] == kind and name in (None, d['metadata']['name'])]
+    assert found, (kind, name)
+    return found[0] if name else found
+
+
+def pod_spec(workload) -> dict:
+    return workload['spec']['template']['spec']
+
+
+def test_every_document_validates_strictly(overlay):
+    _, docs = overlay
+    for version in VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_validator_refuses_an_unknown_field():
+    docs = build(OVERLAYS['base'])
+    broken = copy.deepcopy(find(docs, 'StatefulSet', 'app'))
+    pod_spec(broken)['containers'][0]['livenessprobe'] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+
+
+def test_instances_are_a_statefulset_named_like_their_sids(overlay):
+    _, docs = overlay
+    app = find(docs, 'StatefulSet', 'app')
+    governing = find(docs, 'Service', app['spec']['serviceName'])
+    assert governing['spec']['clusterIP'] == 'None'
+    # Every pod keeps its DNS name, ready or not: its sessions stay routed.
+    assert governing['spec']['publishNotReadyAddresses'] is True
+    pool = find(docs, 'Service', 'app-pool')
+    assert pool['spec']['clusterIP'] == 'None'
+    assert not pool['spec'].get('publishNotReadyAddresses')
+    env = {e['name']: e for e in pod_spec(app)['containers'][0]['env']}
+    assert env['INSTANCE_NAME']['valueFrom']['fieldRef']['fieldPath'] == 'metadata.name'
+    # Pod names app-0, app-1 are valid instance names (app/config.py).
+    from app.config import INSTANCE_NAME_RE
+    assert INSTANCE_NAME_RE.match(f'{app["metadata"]["name"]}-12345')
+
+
+def test_probes_drain_and_grace(overlay):
+    _, docs = overlay
+    spec = pod_spec(find(docs, 'StatefulSet', 'app'))
+    app = spec['containers'][0]
+    assert app['readinessProbe']['httpGet']['path'] == '/healthz'
+    # Liveness is separate and lenient: a Redis outage (503 on /healthz)
+    # must not restart every instance.
+    assert 'httpGet' not in app['livenessProbe']
+    live = app['livenessProbe']
+    assert live['periodSeconds'] * live['failureThreshold'] >= 30
+    pre_stop = app['lifecycle']['preStop']['exec']['command']
+    assert pre_stop[0] == 'sleep'
+    drain = int(re.search(r'^graceful_timeout = (\d+)$',
+                          (ROOT / 'app' / 'gunicorn_conf.py').read_text(), re.M).group(1))
+    assert spec['terminationGracePeriodSeconds'] > int(pre_stop[1]) + drain + 5
+
+
+def test_every_container_is_non_root_read_only_and_bounded(overlay):
+    _, docs = overlay
+    for workload in [d for d in docs if d['kind'] in ('StatefulSet', 'Deployment')]:
+        spec = pod_spec(workload)
+        assert spec['securityContext']['runAsNonRoot'] is True
+        assert spec['securityContext']['runAsUser'] != 0
+        assert spec['automountServiceAccountToken'] is False
+        for container in spec['containers']:
+            context = container['securityContext']
+            assert context['readOnlyRootFilesystem'] is True
+            assert context['allowPrivilegeEscalation'] is False
+            assert context['capabilities']['drop'] == ['ALL']
+            resources = container['resources']
+            assert {'cpu', 'memory'} <= set(resources['requests'])
+            assert 'memory' in resources['limits']
+
+
+def test_disruption_budget_and_autoscaler_target_the_instances(overlay):
+    _, docs = overlay
+    pdb = find(docs, 'PodDisruptionBudget', 'app')
+    assert pdb['spec']['maxUnavailable'] == 1
+    assert pdb['spec']['selector']['matchLabels'] == {'app.kubernetes.io/name': APP}
+    hpa = find(docs, 'HorizontalPodAutoscaler', 'app')
+    assert hpa['spec']['scaleTargetRef'] == {'apiVersion': 'apps/v1',
+                                             'kind': 'StatefulSet', 'name': 'app'}
+    assert hpa['spec']['metrics'][0]['resource']['name'] == 'cpu'
+    assert hpa['spec']['minReplicas'] >= 3
+
+
+def _allowed_from(docs, target_label):
+    """Pod labels the NetworkPolicies let in to pods labelled target_label."""
+    sources = []
+    for policy in find(docs, 'NetworkPolicy'):
+        selector = policy['spec']['podSelector'].get('matchLabels', {})
+        if selector.get('app.kubernetes.io/name') != target_label:
+            continue
+        for rule in policy['spec'].get('ingress', []):
+            sources += [peer.get('podSelector', {}).get('matchLabels', {})
+                        for peer in rule.get('from', [{}])]
+    return sources
+
+
+def test_network_policies_let_only_nginx_to_the_app_and_only_the_app_to_redis(overlay):
+    name, docs = overlay
+    deny = find(docs, 'NetworkPolicy', 'default-deny-ingress')
+    assert deny['spec'] == {'podSelector': {}, 'policyTypes': ['Ingress']}
+    assert _allowed_from(docs, APP) == [{'app.kubernetes.io/name': NGINX}]
+    if name == 'dev':  # the overlay with Redis in the cluster
+        assert _allowed_from(docs, REDIS) == [{'app.kubernetes.io/name': APP}]
+        find(docs, 'StatefulSet', 'redis')
+
+
+def test_nginx_config_is_the_rendered_dns_routing(overlay):
+    _, docs = overlay
+    assert k8s.main(['--check']) == 0
+    conf = find(docs, 'ConfigMap')
+    text = next(c['data']['nginx.conf'] for c in conf if 'nginx.conf' in c.get('data', {}))
+    assert text == k8s.conf()
+    # Only app-<digits> is ever looked up: the map captures digits only.
+    patterns = re.findall(r'"~\^(?:/_instance/)?\(\?<\w+>([^)]*)\)', text)
+    assert patterns and set(patterns) == {'app-[0-9]{1,5}'}
+    assert 'resolver kube-dns.kube-system.svc.cluster.local' in text
+    nginx = pod_spec(find(docs, 'Deployment', 'nginx'))['containers'][0]
+    assert nginx['ports'][0]['containerPort'] == int(k8s.LISTEN)
+
+
+def test_production_uses_an_external_redis_from_a_secret():
+    docs = build(OVERLAYS['production'])
+    assert all(d['metadata']['name'] != 'redis' for d in docs)
+    app = pod_spec(find(docs, 'StatefulSet', 'app'))['containers'][0]
+    env = {e['name']: e for e in app['env']}
+    assert env['REDIS_URL']['valueFrom']['secretKeyRef'] == {
+        'name': 'socketio-redis-external', 'key': 'url'}
+    assert 'REDIS_PASSWORD_FILE' not in env
+    assert not app['image'].startswith('socketio-kit-app')  # a registry's image
+    ingress = find(docs, 'Ingress', 'socketio')
+    backend = ingress['spec']['rules'][0]['http']['paths'][0]['backend']['service']
+    assert backend['name'] == 'socketio'
