@@ -140,9 +140,8 @@ class LocalCluster:
         return child_env({
             **self.env,
             'INSTANCE_NAME': name,
-            'BIND': f'127.0.0.1:{self.app_ports[name]}',
-            'METRICS_PORT': str(self.metrics_ports.get(name, 0)),
             'BIND': self.app_address(name),
+            'METRICS_PORT': str(self.metrics_ports.get(name, 0)),
             'REDIS_URL': self.redis_url,
             'PYTHON': self.python,
         })
