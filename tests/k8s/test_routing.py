@@ -70,7 +70,8 @@ class Pods:
         self.hosts = run_dir / 'hosts'
         self.hosts.mkdir()
         self.dns_log = run_dir / 'dnsmasq.log'
-        app_port, http, page, redis, self.dns_port, self.port = free_ports(6)
+        app_port, http, page, redis, self.dns_port, self.port, self.status_port = \
+            free_ports(7)
         self.app_port = app_port
         env = {**TEST_SETTINGS, 'INSTANCES': '2', 'HTTP_PORT': str(http),
                'PAGE_PORT': str(page), 'REDIS_PORT': str(redis)}
@@ -109,7 +110,7 @@ class Pods:
                         error_log=str(self.run_dir / 'nginx-k8s-error.log'),
                         temp_dir=str(temp), mime_types='/etc/nginx/mime.types',
                         user='root' if os.geteuid() == 0 else None),
-            app_port=self.app_port))
+            app_port=self.app_port, status_listen=f'127.0.0.1:{self.status_port}'))
         nginx = shutil.which('nginx') or '/usr/sbin/nginx'
         self.table.spawn('nginx', [nginx, '-p', str(self.run_dir), '-c', str(conf),
                                    '-g', 'daemon off;'])
