@@ -51,6 +51,11 @@ class Settings:
     ws_compression_threshold: int
     max_client_buffer_bytes: int
     worker_connections: int
+    stream_maxlen: int = 100_000
+    stream_max_age: int = 600
+    recovery_window: int = 120
+    outbox_max_messages: int = 10_000
+    outbox_max_age: int = 60
 
     @property
     def cors_wildcard(self) -> bool:
@@ -208,6 +213,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
             f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
             f'least {max_payload}.')
+    stream = _streams(env)
     return Settings(
         instance_name=name,
         redis_url=redis_url,
@@ -232,7 +238,28 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
+        **stream,
     )
+
+
+def _streams(env) -> dict:
+    """The Redis stream, connection-state recovery and the outbox."""
+    window = _int(env, 'RECOVERY_WINDOW', 120, 0, 86400, ' seconds (0: off)')
+    max_age = _int(env, 'STREAM_MAX_AGE', max(600, window), 1, 30 * 86400,
+                   ' seconds')
+    if max_age < window:
+        raise ConfigError(
+            f'STREAM_MAX_AGE={max_age} is shorter than RECOVERY_WINDOW='
+            f'{window}, so a client could be promised a replay the stream no '
+            f'longer holds; set STREAM_MAX_AGE to at least {window}.')
+    return {
+        'stream_maxlen': _int(env, 'STREAM_MAXLEN', 100_000, 1000, 100_000_000),
+        'stream_max_age': max_age,
+        'recovery_window': window,
+        'outbox_max_messages': _int(env, 'OUTBOX_MAX_MESSAGES', 10_000, 1,
+                                 10_000_000),
+        'outbox_max_age': _int(env, 'OUTBOX_MAX_AGE', 60, 1, 86400, ' seconds'),
+    }
 
 
 def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:

@@ -21,16 +21,23 @@ class FanoutManager(socketio.Manager):
     # Set by app.server.create_server from WS_COMPRESSION_THRESHOLD.
     compression_threshold: int
 
+    # Set by app.streams.StreamsManager: sid -> list of (offset, packet)
+    # held back while that client is replayed what it missed.
+    holding = None
+
     def emit(self, event, data, namespace, room=None, skip_sid=None,
-             callback=None, to=None, **kwargs):
+             callback=None, to=None, offset=None, **kwargs):
         room = to or room
-        if callback is not None or namespace not in self.rooms:
-            return super().emit(event, data, namespace, room=room,
-                                skip_sid=skip_sid, callback=callback, **kwargs)
         if isinstance(data, tuple):
             args = list(data)
         else:
             args = [] if data is None else [data]
+        if offset is not None:  # the stream offset, last (app/recovery.py)
+            args.append(offset)
+            data = tuple(args)
+        if callback is not None or namespace not in self.rooms:
+            return super().emit(event, data, namespace, room=room,
+                                skip_sid=skip_sid, callback=callback, **kwargs)
         encoded = self.server.packet_class(
             packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         if isinstance(encoded, list):  # binary attachments
@@ -41,8 +48,12 @@ class FanoutManager(socketio.Manager):
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         send_eio_packet = self.server._send_eio_packet
+        holding = self.holding
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
+                continue
+            if holding and sid in holding:
+                holding[sid].append((offset, eio_pkt))
                 continue
             sock = sockets.get(eio_sid)
             ws = getattr(sock, 'ws', None)

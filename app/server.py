@@ -14,6 +14,7 @@ import logging
 from http.cookies import SimpleCookie
 
 import socketio
+from socketio import packet
 
 from app.config import Settings
 from app.connection import Flusher
@@ -28,12 +29,34 @@ log = logging.getLogger('app')
 class InstanceServer(socketio.Server):
     """python-socketio Server on the kit's Engine.IO server (app/engine.py)."""
 
+    # app.recovery.Recovery when RECOVERY_WINDOW > 0: the three hooks below.
+    recovery = None
+
     def __init__(self, instance_name: str, plane: DataPlane, **kwargs):
         super().__init__(**kwargs)
         self.eio.use(instance_name, plane)
 
     def _engineio_server_class(self):
         return KitEngineServer
+
+    def _handle_connect(self, eio_sid, namespace, data):
+        if self.recovery is None:
+            return super()._handle_connect(eio_sid, namespace, data)
+        data = self.recovery.before_connect(eio_sid, namespace or '/', data)
+        try:
+            return super()._handle_connect(eio_sid, namespace, data)
+        finally:
+            self.recovery.after_connect(eio_sid, namespace or '/')
+
+    def _send_packet(self, eio_sid, pkt):
+        if self.recovery is not None and pkt.packet_type == packet.CONNECT:
+            self.recovery.connect_reply(eio_sid, pkt)  # adds the pid
+        return super()._send_packet(eio_sid, pkt)
+
+    def _handle_disconnect(self, eio_sid, namespace, reason=None):
+        if self.recovery is not None:
+            self.recovery.closing(eio_sid, namespace or '/', reason)
+        return super()._handle_disconnect(eio_sid, namespace, reason)
 
 
 class OriginPolicy:

@@ -15,10 +15,11 @@ from urllib.parse import parse_qs
 import redis
 import socketio
 
+from app import recovery
 from app.config import ConfigError, Settings, load_settings
 from app.engine import HANDLED
-from app.fanout import KitRedisManager
 from app.server import create_server, drop_sessions
+from app.streams import StreamsManager
 
 
 def _json(start_response, status, body, headers=()):
@@ -35,6 +36,7 @@ class HttpRoutes:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.draining = False
+        self.stats = None       # the manager's counters (app/streams.py)
         # Its own small client with short timeouts: a health check must answer
         # quickly even when Redis hangs.
         self.redis = redis.Redis.from_url(
@@ -65,6 +67,8 @@ class HttpRoutes:
             body = {'instance': name, 'redis': status}
             if self.draining:
                 body['draining'] = True
+            if self.stats is not None:
+                body['stream'] = self.stats()
             ok = status == 'ok' and not self.draining
             return _json(start_response,
                          '200 OK' if ok else '503 Service Unavailable', body)
@@ -132,13 +136,21 @@ class InstanceApp:
 def create_app(settings: Settings) -> InstanceApp:
     """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
     configure_logging(settings)
-    manager = KitRedisManager(settings.redis_url)
+    manager = StreamsManager(
+        settings.redis_url, maxlen=settings.stream_maxlen,
+        max_age=settings.stream_max_age,
+        outbox_max=settings.outbox_max_messages,
+        outbox_max_age=settings.outbox_max_age)
     sio = create_server(settings, client_manager=manager)
-    # Subscribe to Redis now rather than on the first connection, so that a
-    # broadcast published just after a client's first connect is not missed.
+    # Read the stream from now on rather than from the first connection, so
+    # that a broadcast sent just after a client's first connect is not missed.
     sio.manager_initialized = True
     manager.initialize()
-    return InstanceApp(settings, sio)
+    if settings.recovery_window:
+        recovery.enable(sio, manager, settings.recovery_window)
+    app = InstanceApp(settings, sio)
+    app.routes.stats = manager.health
+    return app
 
 
 def _load():
