@@ -213,7 +213,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             f'MAX_PAYLOAD_BYTES={max_payload}, so one full-size message would '
             f'disconnect its recipient; set MAX_CLIENT_BUFFER_BYTES to at '
             f'least {max_payload}.')
-    stream = _streams(env)
+    window = _int(env, 'RECOVERY_WINDOW', 120, 0, 86400, ' seconds (0: off)')
+    stream_age = _int(env, 'STREAM_MAX_AGE', max(600, window), max(1, window), 2592000,
+                      ' seconds (at least RECOVERY_WINDOW, so every recovery can be replayed)')
     return Settings(
         instance_name=name,
         redis_url=redis_url,
@@ -238,28 +240,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # (app/engine.py) per instance; gunicorn's default of 1000 would refuse
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
-        **stream,
+        stream_maxlen=_int(env, 'STREAM_MAXLEN', 100_000, 1000, 10**8), stream_max_age=stream_age,
+        recovery_window=window, outbox_max_age=_int(env, 'OUTBOX_MAX_AGE', 60, 1, 86400, ' seconds'),
+        outbox_max_messages=_int(env, 'OUTBOX_MAX_MESSAGES', 10_000, 1, 10**7),
     )
-
-
-def _streams(env) -> dict:
-    """The Redis stream, connection-state recovery and the outbox."""
-    window = _int(env, 'RECOVERY_WINDOW', 120, 0, 86400, ' seconds (0: off)')
-    max_age = _int(env, 'STREAM_MAX_AGE', max(600, window), 1, 30 * 86400,
-                   ' seconds')
-    if max_age < window:
-        raise ConfigError(
-            f'STREAM_MAX_AGE={max_age} is shorter than RECOVERY_WINDOW='
-            f'{window}, so a client could be promised a replay the stream no '
-            f'longer holds; set STREAM_MAX_AGE to at least {window}.')
-    return {
-        'stream_maxlen': _int(env, 'STREAM_MAXLEN', 100_000, 1000, 100_000_000),
-        'stream_max_age': max_age,
-        'recovery_window': window,
-        'outbox_max_messages': _int(env, 'OUTBOX_MAX_MESSAGES', 10_000, 1,
-                                 10_000_000),
-        'outbox_max_age': _int(env, 'OUTBOX_MAX_AGE', 60, 1, 86400, ' seconds'),
-    }
 
 
 def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
@@ -303,8 +287,7 @@ def child_env(overrides: Mapping[str, str]) -> dict:
 def main(argv=None) -> int:
     """`python -m app.config`: check the environment, print one line."""
     try:
-        settings = load_settings()
-        load_cluster()
+        settings, _ = load_settings(), load_cluster()
     except ConfigError as exc:
         print(f'config error: {exc}')
         return 2

@@ -17,56 +17,19 @@ bounds what it can get back; past either the client gets a new session.
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
+import time
 
 import redis
 from socketio import packet
 
-from app.streams import StreamsManager, event_args, parse_offset
+from app import replay
+from app.replay import after, event_args, parse_offset
+from app.sessions import ALIVE_EVERY, ALIVE_TTL_MS, Session, SessionStore
+from app.streams import StreamsManager
 
-PAGE = 1000           # XRANGE entries per round trip when replaying
-MAX_PAGES = 200       # a replay reads at most this many pages
 GOODBYES = ('client disconnect', 'server disconnect', None)
 
-# Write the whole record, unless another instance has claimed it since.
-SAVE = """
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'sid', ARGV[3], 'nsp', ARGV[4],
-           'rooms', ARGV[5], 'epoch', ARGV[6], 'start', ARGV[7])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-# Shorten (or, with ttl 0, end) a record this instance still owns.
-EXPIRE = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then redis.call('DEL', KEYS[1])
-else redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return 1
-"""
-# Take a record over: from now on its old owner cannot change it.
-CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return redis.call('HGETALL', KEYS[1])
-"""
-
 log = logging.getLogger('app.recovery')
-
-
-@dataclass
-class Session:
-    """A recoverable session of this instance."""
-    pid: str
-    namespace: str
-    epoch: str
-    start: str                      # stream position when it began
-    rooms: set = field(default_factory=set)
-
-
-def _after(a: str, b: str) -> bool:
-    return parse_offset(a) > parse_offset(b)
 
 
 class Recovery:
@@ -76,21 +39,19 @@ class Recovery:
         self.server, self.manager, self.window = server, manager, window
         self.period = max(0.5, min(30.0, window / 4))
         self.ttl = window + int(self.period) + 1
-        self.prefix = f'{manager.channel}:session:'
+        self.store = SessionStore(manager.redis, manager.channel,
+                                  manager.host_id, self.ttl)
         self.sessions = {}          # sid -> Session
         self.pending = {}           # (eio_sid, namespace) -> (pid, restored)
         self.reasons = {}           # sid -> why it is disconnecting
         self.dirty = set()          # sids whose record could not be written
         self.stats = manager.stats
-        r = manager.redis
-        self._save, self._expire, self._claim = (
-            r.register_script(SAVE), r.register_script(EXPIRE),
-            r.register_script(CLAIM))
         manager.recovery = self
         server.recovery = self
 
     def start(self):
         self.server.start_background_task(self._refresh_loop)
+        self.server.start_background_task(self._alive_loop)
 
     # -- the CONNECT handshake --------------------------------------------
     def before_connect(self, eio_sid, namespace, data):
@@ -138,23 +99,20 @@ class Recovery:
     # -- restoring ----------------------------------------------------------
     def _refuse(self, pid, why):
         self.stats['recovery_refused'] += 1
-        log.info('recovery refused (%s): pid %.6s… gets a new session', why,
-                 pid if isinstance(pid, str) else '?')
+        log.info('recovery refused (%s): the client gets a new session', why)
 
     def _restore(self, pid, offset, namespace):
         if not isinstance(pid, str) or not 8 <= len(pid) <= 64:
             return self._refuse(pid, 'malformed pid')
         if offset is not None and parse_offset(offset) is None:
             return self._refuse(pid, 'malformed offset')
-        key = self.prefix + pid
         try:
-            found = self._claim(keys=[key], args=[self.manager.host_id,
-                                                   self.ttl])
-            if not found:
+            rec = self._claim(pid)
+            if rec is None:
                 return self._refuse(pid, 'unknown pid, or away longer than '
                                          'RECOVERY_WINDOW')
-            rec = {found[i].decode(): found[i + 1].decode()
-                   for i in range(0, len(found), 2)}
+            if rec == 'busy' or rec['sid'] in self.sessions:
+                return self._refuse(pid, 'the session is still connected')
             why = None
             if rec.get('epoch') != self.manager.epoch:
                 why = 'Redis was emptied since (epoch)'
@@ -162,10 +120,11 @@ class Recovery:
                 why = 'another namespace'
             else:
                 offset = offset or rec['start']
-                if not self._retained(offset):
+                if not replay.retained(self.manager.redis,
+                                       self.manager.stream, offset):
                     why = 'past the stream retention'
             if why:
-                self.manager.redis.delete(key)
+                self.store.forget(pid)
                 return self._refuse(pid, why)
         except (redis.RedisError, KeyError, ValueError) as exc:
             return self._refuse(pid, f'error: {exc}')
@@ -173,20 +132,15 @@ class Recovery:
                 'rooms': json.loads(rec['rooms']), 'epoch': rec['epoch'],
                 'start': rec['start']}
 
-    def _retained(self, offset) -> bool:
-        """Whether every entry after offset is still in the stream."""
-        try:
-            info = self.manager.redis.xinfo_stream(self.manager.stream)
-        except redis.ResponseError:     # no stream: nothing after anything
-            return True
-        deleted = info.get('max-deleted-entry-id')
-        if isinstance(deleted, bytes):
-            deleted = deleted.decode()
-        if deleted and parse_offset(deleted) and _after(deleted, offset):
-            return False
-        first = info.get('first-entry')
-        return first is None or deleted is not None or \
-            not _after(first[0].decode(), offset)
+    def _claim(self, pid):
+        """Claim the record; while its old instance may still be alive (it
+        was SIGKILLed less than ALIVE_TTL_MS ago), ask again."""
+        deadline = time.monotonic() + ALIVE_TTL_MS / 1000 + 0.3
+        while True:
+            rec = self.store.claim(pid)
+            if rec != 'busy' or time.monotonic() > deadline:
+                return rec
+            self.server.sleep(0.1)
 
     def _evict(self, sid, namespace):
         """The sid's old connection, here or elsewhere, must go (a client
@@ -199,27 +153,13 @@ class Recovery:
                                    'namespace': namespace,
                                    'host_id': self.manager.host_id})
 
-    def _missed(self, sid, namespace, restored):
-        rooms = set(restored['rooms']) | {sid}
-        cursor, out = '(' + restored['offset'], []
-        for _ in range(MAX_PAGES):
-            entries = self.manager.redis.xrange(self.manager.stream, min=cursor,
-                                                max='+', count=PAGE)
-            for entry_id, fields in entries:
-                cursor = '(' + entry_id.decode()
-                msg = json.loads(fields[b'm'])
-                if _addressed(msg, namespace, sid, rooms):
-                    out.append((entry_id.decode(), msg))
-            if len(entries) < PAGE:
-                break
-        return out
-
     def _replay(self, sid, eio_sid, restored):
         ns = self.sessions[sid].namespace
         for room in restored['rooms']:
             self.manager.basic_enter_room(sid, ns, room)
         try:
-            missed = self._missed(sid, ns, restored)
+            missed = replay.missed(self.manager.redis, self.manager.stream, ns,
+                                   sid, restored['rooms'], restored['offset'])
         except redis.RedisError as exc:
             # Recovered, but the replay cannot be read: drop the transport so
             # the client comes back and tries again (its record stays).
@@ -236,7 +176,7 @@ class Recovery:
                 data=[msg['event'], *event_args(msg), offset]))
             last = offset
         for offset, eio_pkt in self.manager.holding.pop(sid, ()):
-            if offset is None or _after(offset, last):
+            if offset is None or after(offset, last):
                 self.server._send_eio_packet(eio_sid, eio_pkt)
         self.stats['recovered'] += 1
         self.stats['replayed'] += len(missed)
@@ -254,10 +194,6 @@ class Recovery:
             session.rooms.discard(left)
         self._write(sid)
 
-    def _args(self, sid, s: Session):
-        return [self.manager.host_id, self.ttl, sid, s.namespace,
-                json.dumps(sorted(s.rooms)), s.epoch, s.start]
-
     def _write(self, sid, client=None):
         session = self.sessions.get(sid)
         if session is None:
@@ -266,8 +202,7 @@ class Recovery:
             self.dirty.add(sid)
             return
         try:
-            self._save(keys=[self.prefix + session.pid],
-                       args=self._args(sid, session), client=client)
+            self.store.save(sid, session, client=client)
             self.dirty.discard(sid)
         except redis.RedisError:
             self.dirty.add(sid)
@@ -287,8 +222,7 @@ class Recovery:
             return
         ttl = 0 if reason in GOODBYES else self.window
         try:
-            self._expire(keys=[self.prefix + session.pid],
-                         args=[self.manager.host_id, ttl])
+            self.store.release(session.pid, ttl)
         except redis.RedisError:
             pass
 
@@ -301,28 +235,21 @@ class Recovery:
             try:
                 pipe = self.manager.redis.pipeline(transaction=False)
                 for sid, session in list(self.sessions.items()):
-                    self._save(keys=[self.prefix + session.pid],
-                               args=self._args(sid, session), client=pipe)
+                    self.store.save(sid, session, client=pipe)
                 pipe.execute()
                 self.dirty.clear()
             except redis.RedisError as exc:
                 log.warning('could not refresh session records: %s', exc)
 
 
-def _addressed(msg, namespace, sid, rooms) -> bool:
-    """Whether a stream entry was an event for this session."""
-    if msg.get('method') != 'emit' or msg.get('callback') is not None or \
-            (msg.get('namespace') or '/') != namespace:
-        return False
-    skip = msg.get('skip_sid')
-    if skip == sid or (isinstance(skip, list) and sid in skip):
-        return False
-    room = msg.get('room')
-    if room is None:
-        return True
-    if isinstance(room, list):
-        return any(r in rooms for r in room)
-    return room in rooms
+    def _alive_loop(self):
+        """Tell other instances this one runs (sessions.CLAIM reads it)."""
+        while True:
+            try:
+                self.store.heartbeat()
+            except redis.RedisError:
+                pass
+            self.server.sleep(ALIVE_EVERY)
 
 
 def enable(server, manager: StreamsManager, window: int) -> Recovery:

@@ -17,7 +17,6 @@ One stream, not one per room hash: each instance has members of any room, so
 it would read every shard anyway, and one stream keeps per-sender order and
 replay a single XRANGE (BENCHMARKS.md, "Redis Streams").
 """
-import base64
 import logging
 import secrets
 import time
@@ -25,10 +24,10 @@ from collections import Counter
 
 import redis
 import socketio
-from socketio.packet import Packet
 
 from app.fanout import FanoutManager
 from app.outbox import Outbox
+from app.replay import event_args, message_data
 
 REDIS_RETRY = 0.25          # seconds between listener/outbox attempts
 BLOCK_MS = 500              # XREAD BLOCK: also how often the loop checks state
@@ -36,25 +35,6 @@ READ_COUNT = 1000           # entries per XREAD
 EPOCH_CHECK_EVERY = 5.0     # seconds between epoch checks while Redis answers
 
 log = logging.getLogger('app.streams')
-
-
-def parse_offset(offset):
-    """(ms, seq) of a stream id string, or None if it is not one."""
-    if not isinstance(offset, str) or len(offset) > 41:
-        return None
-    ms, _, seq = offset.partition('-')
-    if not (ms.isdigit() and seq.isdigit()):
-        return None
-    return int(ms), int(seq)
-
-
-def event_args(message) -> list:
-    """The event's arguments in an emit message, binary ones restored."""
-    data = message['data']
-    if message.get('binary'):
-        data = Packet.reconstruct_binary(
-            data[0], [base64.b64decode(a) for a in data[1:]])
-    return list(data)
 
 
 class StreamsManager(socketio.PubSubManager, FanoutManager):
@@ -137,11 +117,8 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         if callback is not None:  # acks: python-socketio's path, no offset
             return super().emit(event, data, namespace=namespace, room=room,
                                 skip_sid=skip_sid, callback=callback)
-        args = list(data) if isinstance(data, tuple) else [data]
-        binary = Packet.data_is_binary(args)
-        if binary:
-            args, attachments = Packet.deconstruct_binary(args)
-            args = [args, *[base64.b64encode(a).decode() for a in attachments]]
+        args, binary = message_data(
+            list(data) if isinstance(data, tuple) else [data])
         message = {'method': 'emit', 'event': event, 'data': args,
                    'binary': binary, 'namespace': namespace, 'room': room,
                    'skip_sid': skip_sid, 'callback': None,
