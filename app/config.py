@@ -241,7 +241,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         # clients long before the kit's 10,000-client target.
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
         stream_maxlen=_int(env, 'STREAM_MAXLEN', 100_000, 1000, 10**8), stream_max_age=stream_age,
-        recovery_window=window, outbox_max_age=_int(env, 'OUTBOX_MAX_AGE', 60, 1, 86400, ' seconds'),
+        recovery_window=window, outbox_max_age=_int(env, 'OUTBOX_MAX_AGE', 60, 1, 86400, ' s'),
         outbox_max_messages=_int(env, 'OUTBOX_MAX_MESSAGES', 10_000, 1, 10**7),
     )
 
