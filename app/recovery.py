@@ -169,6 +169,7 @@ class Recovery:
                         exc)
             self.server.eio.disconnect(eio_sid)
             return
+        self.manager.settle()   # their local delivery lands in holding
         last = restored['offset']
         for offset, msg in missed:
             self.server._send_packet(eio_sid, self.server.packet_class(

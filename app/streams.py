@@ -13,10 +13,10 @@ every emit form still crosses instances. What the stream adds:
   this instance still get them at once; the listener retries every
   REDIS_RETRY seconds, and an epoch key tells it when Redis came back empty.
 
-One stream, not one per room hash: each instance has members of any room, so
-it would read every shard anyway, and one stream keeps per-sender order and
-replay a single XRANGE (BENCHMARKS.md, "Redis Streams").
+One stream, not one per room hash: each instance has members of any room, so it
+would read every shard anyway; one stream keeps per-sender order and replay one XRANGE.
 """
+import itertools
 import logging
 import secrets
 import time
@@ -66,6 +66,8 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         self.recovery = None         # app.recovery.Recovery, when enabled
         self.holding = {}            # sid -> [(offset, eio packet)] during replay
         self.wanted_sid = {}         # eio_sid -> the sid a recovery restores
+        self.inflight = set()        # emits between XADD and local delivery
+        self._tokens = itertools.count()
 
     # -- start-up ---------------------------------------------------------------
     def initialize(self):
@@ -123,8 +125,21 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
                    'binary': binary, 'namespace': namespace, 'room': room,
                    'skip_sid': skip_sid, 'callback': None,
                    'host_id': self.host_id}
-        offset = self._append(message)
-        self._handle_emit(message, offset)
+        token = next(self._tokens)
+        self.inflight.add(token)
+        try:
+            offset = self._append(message)
+            self._handle_emit(message, offset)
+        finally:
+            self.inflight.discard(token)
+
+    def settle(self, timeout=1.0):
+        """Wait until the emits of this instance that are between XADD and
+        local delivery now have delivered (a replay must not race them)."""
+        waiting = set(self.inflight)
+        deadline = time.monotonic() + timeout
+        while waiting & self.inflight and time.monotonic() < deadline:
+            self.server.sleep(0.002)
 
     def _publish(self, message):
         """PubSubManager's hook (close_room, disconnect, rooms, acks)."""

@@ -168,10 +168,34 @@ class LocalCluster:
 
     def _start_redis(self):
         port = self.settings.redis_port
+        # The stream and the recoverable sessions live here: an append-only
+        # file (fsync every second) keeps them across a restart of Redis.
+        # Without it a restarted Redis is empty, which the instances detect
+        # (app/streams.py, the epoch) and answer with new sessions.
         self.processes.spawn('redis', [
             self.redis_bin, '--port', str(port), '--bind', '127.0.0.1',
-            '--save', '', '--appendonly', 'no', '--dir', str(self.run_dir)])
+            '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
+            '--dir', str(self.run_dir)])
         self._wait('redis', lambda: redis_answers(port), INFRA_START_WAIT)
+
+    def start_redis(self):
+        """Start Redis again after a stop (make local-start INSTANCE=redis)."""
+        if not self.processes.is_running('redis'):
+            self._start_redis()
+
+    def rolling_restart(self, wait: float = INSTANCE_START_WAIT, say=print):
+        """Restart the instances one at a time: drain (SIGTERM), wait until it
+        has exited (its clients are elsewhere by then), start, wait healthy."""
+        for name in self.app_ports:
+            started = time.monotonic()
+            self.processes.send_signal(name)
+            deadline = started + wait
+            while self.processes.is_running(name) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.processes.is_running(name):
+                raise ClusterError(f'{name} did not exit within {wait:.0f}s of SIGTERM')
+            self.start_instance(name, wait)
+            say(f'{name} restarted and healthy in {time.monotonic() - started:.1f}s')
 
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
