@@ -44,6 +44,8 @@ class InstanceServer(socketio.Server):
             return super()._handle_connect(eio_sid, namespace, data)
         data = self.recovery.before_connect(eio_sid, namespace or '/', data)
         try:
+            if eio_sid not in self.environ:     # gone while its pid was checked
+                return None
             return super()._handle_connect(eio_sid, namespace, data)
         finally:
             self.recovery.after_connect(eio_sid, namespace or '/')

@@ -183,20 +183,6 @@ class LocalCluster:
         if not self.processes.is_running('redis'):
             self._start_redis()
 
-    def rolling_restart(self, wait: float = INSTANCE_START_WAIT, say=print):
-        """Restart the instances one at a time: drain (SIGTERM), wait until it
-        has exited (its clients are elsewhere by then), start, wait healthy."""
-        for name in self.app_ports:
-            started = time.monotonic()
-            self.processes.send_signal(name)
-            deadline = started + wait
-            while self.processes.is_running(name) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self.processes.is_running(name):
-                raise ClusterError(f'{name} did not exit within {wait:.0f}s of SIGTERM')
-            self.start_instance(name, wait)
-            say(f'{name} restarted and healthy in {time.monotonic() - started:.1f}s')
-
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
         temp.mkdir(parents=True, exist_ok=True)

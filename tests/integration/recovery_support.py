@@ -73,7 +73,7 @@ class Sender(threading.Thread):
                 and time.monotonic() < limit:
             data = {'s': self.name, 'q': self.sent}
             try:
-                ack = self.client.call('broadcast', {'room': self.room, 'data': data})
+                ack = self.call(data)
             except Exception as exc:  # noqa: BLE001 - recorded, asserted on
                 self.errors.append(repr(exc))
                 break
@@ -85,10 +85,35 @@ class Sender(threading.Thread):
             next_at += self.interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 
+    def call(self, data):
+        return self.client.call('broadcast', {'room': self.room, 'data': data})
+
     def finish(self):
         self.stop_at = time.monotonic()
         self.join(timeout=10)
         self.client.close()
+
+
+class EmitterSender(Sender):
+    """Like Sender, but a backend process: the kit's write-only emitter
+    (app.streams.StreamsManager) adds to the stream, no instance involved."""
+
+    def __init__(self, redis_url: str, name: str, room: str, rate: float):
+        threading.Thread.__init__(self, daemon=True)
+        from app.streams import StreamsManager
+        self.emitter = StreamsManager(redis_url, write_only=True)
+        self.client = None
+        self.name, self.room, self.interval = name, room, 1.0 / rate
+        self.sent, self.stop_at, self.errors, self.sent_at = 0, None, [], []
+
+    def call(self, data):
+        self.emitter.emit('message', {'room': self.room, 'data': data, 'from': 'emitter'},
+                          room=self.room)
+        return {'ok': True}
+
+    def finish(self):
+        self.stop_at = time.monotonic()
+        self.join(timeout=10)
 
 
 def accounting(report: dict, sent: Dict[str, int]) -> Dict[str, int]:

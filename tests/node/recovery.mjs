@@ -22,7 +22,10 @@ setTimeout(() => { out({ error: 'timeout' }); process.exit(1); }, 300000).unref(
 
 const clients = [];
 for (let i = 0; i < Number(count); i++) {
-  const c = { i, instance: null, instances: [], connects: [], seqs: {}, joined: false, offsets: 0 };
+  const c = {
+    i, instance: null, instances: [], connects: [], seqs: {}, times: {}, joined: false, offsets: 0,
+    disconnects: [],
+  };
   const socket = io(url, {
     transports: ['websocket'], extraHeaders: { Origin: origin },
     reconnectionDelay: 500, reconnectionDelayMax: 1500, timeout: 5000,
@@ -35,11 +38,15 @@ for (let i = 0; i < Number(count); i++) {
       socket.emit('join', { room }, (ack) => { c.joined = Boolean(ack && ack.ok); });
     }
   });
+  socket.on('disconnect', (reason) => { c.disconnects.push([reason, Date.now()]); });
+  socket.io.on('reconnect_attempt', (n) => { c.attempts = n; });
+  socket.on('connect_error', (e) => { (c.errors ||= []).push([String(e.message), Date.now()]); });
   socket.on('welcome', (w) => { c.instance = w.instance; c.instances.push(w.instance); });
   socket.on('message', (msg, offset) => {
     const d = msg.data;
     if (typeof offset === 'string') c.offsets += 1;
     (c.seqs[d.s] ||= []).push(d.q);
+    (c.times[d.s] ||= []).push(Date.now() / 1000);
   });
   clients.push(c);
 }
@@ -80,8 +87,8 @@ const commands = {
   },
   report: () => out({
     clients: clients.map((c) => ({
-      i: c.i, instances: c.instances, connects: c.connects, seqs: c.seqs,
-      offsets: c.offsets, sid: c.socket.id, connected: c.socket.connected,
+      i: c.i, instances: c.instances, connects: c.connects, seqs: c.seqs, times: c.times,
+      offsets: c.offsets, disconnects: c.disconnects, attempts: c.attempts, errors: c.errors, sid: c.socket.id, connected: c.socket.connected,
     })),
   }),
   exit: () => { clients.forEach((c) => c.socket.close()); process.exit(0); },
