@@ -12,6 +12,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet
 
+from app.replay import parse_offset
 from app.websocket import Outgoing
 
 
@@ -24,6 +25,10 @@ class FanoutManager(socketio.Manager):
     # Set by app.streams.StreamsManager: sid -> list of (offset, packet)
     # held back while that client is replayed what it missed.
     holding = None
+    # sid -> stream position (ms, seq) a replay already sent it up to; for a
+    # few seconds after the replay, older offsets are not sent again.
+    floors = None
+    deduped = 0
 
     def emit(self, event, data, namespace, room=None, skip_sid=None,
              callback=None, to=None, offset=None, **kwargs):
@@ -48,12 +53,16 @@ class FanoutManager(socketio.Manager):
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         send_eio_packet = self.server._send_eio_packet
-        holding = self.holding
+        holding, floors = self.holding, self.floors
+        position = parse_offset(offset) if floors else None
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
                 continue
             if holding and sid in holding:
                 holding[sid].append((offset, eio_pkt))
+                continue
+            if position and sid in floors and position <= floors[sid]:
+                self.deduped += 1
                 continue
             sock = sockets.get(eio_sid)
             ws = getattr(sock, 'ws', None)

@@ -179,10 +179,18 @@ class Recovery:
         for offset, eio_pkt in self.manager.holding.pop(sid, ()):
             if offset is None or after(offset, last):
                 self.server._send_eio_packet(eio_sid, eio_pkt)
+        # Belt and braces: nothing up to `last` goes to it again.
+        self.manager.floors[sid] = parse_offset(last)
+        self.server.start_background_task(self._unfloor, sid, parse_offset(last))
         self.stats['recovered'] += 1
         self.stats['replayed'] += len(missed)
         log.info('recovered %s: %d rooms, %d missed events replayed', sid,
                  len(restored['rooms']), len(missed))
+
+    def _unfloor(self, sid, position, after_s=3.0):
+        self.server.sleep(after_s)
+        if self.manager.floors.get(sid) == position:
+            del self.manager.floors[sid]
 
     # -- saving ---------------------------------------------------------------
     def changed(self, sid, namespace, joined=None, left=None):

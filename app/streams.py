@@ -65,6 +65,7 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         self.stats = Counter()
         self.recovery = None         # app.recovery.Recovery, when enabled
         self.holding = {}            # sid -> [(offset, eio packet)] during replay
+        self.floors = {}             # sid -> position a replay sent up to
         self.wanted_sid = {}         # eio_sid -> the sid a recovery restores
         self.inflight = set()        # emits between XADD and local delivery
         self._tokens = itertools.count()
@@ -294,7 +295,6 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
             self.recovery.gone(sid, namespace or '/')
 
     def health(self) -> dict:
-        return {'stream': self.stream, 'redis_up': self.redis_up,
-                'outbox': len(self.outbox), **self.stats,
-                **self.outbox.stats}
+        return {'stream': self.stream, 'redis_up': self.redis_up, 'outbox': len(self.outbox),
+                'deduped': self.deduped, **self.stats, **self.outbox.stats}
 

@@ -126,4 +126,8 @@ def accounting(report: dict, sent: Dict[str, int]) -> Dict[str, int]:
             totals['duplicated'] += len(seqs) - len(set(seqs))
             totals['missed'] += len(set(range(count)) - set(seqs))
             totals['out_of_order'] += sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)
+            if len(seqs) != len(set(seqs)) or len(set(range(count)) - set(seqs)):
+                totals.setdefault('clients', []).append({
+                    'i': client['i'], 'sender': sender, 'seqs': seqs,
+                    'connects': client['connects'], 'instances': client['instances']})
     return totals
