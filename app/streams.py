@@ -54,8 +54,7 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         self.epoch_key = f'{key}:epoch'
         self.maxlen, self.max_age = maxlen, max_age
         # Short timeouts: an emit must not hang a handler when Redis hangs.
-        self.redis = redis.Redis.from_url(url, socket_timeout=1,
-                                          socket_connect_timeout=1)
+        self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.reader = redis.Redis.from_url(
             url, socket_timeout=BLOCK_MS / 1000 + 1, socket_connect_timeout=1)
         self.outbox = Outbox(outbox_max, outbox_max_age)
@@ -104,8 +103,7 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
 
     # -- emitting -----------------------------------------------------------------
     def _is_local_sid(self, room, namespace):
-        return isinstance(room, str) and \
-            self.eio_sid_from_sid(room, namespace) is not None
+        return isinstance(room, str) and self.eio_sid_from_sid(room, namespace) is not None
 
     def emit(self, event, data, namespace=None, room=None, skip_sid=None,
              callback=None, to=None, **kwargs):
@@ -120,8 +118,7 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         if callback is not None:  # acks: python-socketio's path, no offset
             return super().emit(event, data, namespace=namespace, room=room,
                                 skip_sid=skip_sid, callback=callback)
-        args, binary = message_data(
-            list(data) if isinstance(data, tuple) else [data])
+        args, binary = message_data(list(data) if isinstance(data, tuple) else [data])
         message = {'method': 'emit', 'event': event, 'data': args,
                    'binary': binary, 'namespace': namespace, 'room': room,
                    'skip_sid': skip_sid, 'callback': None,
@@ -290,6 +287,9 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         return wanted
 
     def disconnect(self, sid, namespace=None, **kwargs):
+        if self.server is None:  # write-only: only the instances can
+            return self._publish({'method': 'disconnect', 'sid': sid,
+                                  'namespace': namespace or '/', 'host_id': self.host_id})
         super().disconnect(sid, namespace=namespace, **kwargs)
         if kwargs.get('ignore_queue') and self.recovery is not None:
             self.recovery.gone(sid, namespace or '/')

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-import socketio
 
+from app.streams import StreamsManager
 from tests.support import (
     ALLOWED_ORIGIN,
     BROWSER_OFFER,
@@ -188,8 +188,8 @@ def test_frames_of_one_tick_leave_in_one_send(plane):
 # -- every emit form, across instances ----------------------------------------------
 @pytest.mark.only_target('local')
 def test_every_emit_form_crosses_instances(plane):
-    """What a backend can emit through the Redis manager reaches the right
-    members on every instance, exactly once."""
+    """What a backend can emit through the kit's Redis Streams manager reaches
+    the right members on every instance, exactly once."""
     members = []
     try:
         while {m.instance for m in members} != {'app1', 'app2'} or len(members) < 4:
@@ -197,7 +197,9 @@ def test_every_emit_form_crosses_instances(plane):
             members.append(Client(plane.url).connect())
         for m in members:
             assert m.call('join', {'room': 'forms'})['ok']
-        emitter = socketio.RedisManager(plane.redis_url, write_only=True)
+        # The kit's emitter API for backend processes (app/streams.py): the
+        # same stream the instances read, no Socket.IO server needed.
+        emitter = StreamsManager(plane.redis_url, write_only=True)
         first, second = members[0], members[1]
 
         emitter.emit('message', {'form': 'room'}, room='forms')
@@ -216,11 +218,8 @@ def test_every_emit_form_crosses_instances(plane):
         emitter.emit('message', {'form': 'after-close'}, room='forms')
         assert all(m.drain(1, timeout=1) == [] for m in members)
 
-        # What the manager publishes to disconnect a sid on another instance
-        # (a write-only manager cannot: it has no server to handle it here).
-        redis.Redis.from_url(plane.redis_url).publish('socketio', json.dumps({
-            'method': 'disconnect', 'sid': second.sio.get_sid(),
-            'namespace': '/', 'host_id': 'tests'}))
+        # Disconnecting a sid on another instance, through the stream.
+        emitter.disconnect(second.sio.get_sid())
         deadline = time.monotonic() + 5
         while second.sio.connected and time.monotonic() < deadline:
             time.sleep(0.05)
