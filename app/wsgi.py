@@ -1,7 +1,9 @@
-"""The WSGI application gunicorn serves: Socket.IO plus two small HTTP routes.
+"""The WSGI application gunicorn serves: Socket.IO plus three small HTTP routes.
 
 - `GET /healthz`: `{"instance": ..., "redis": "ok"|"down"}`, 200 or 503
   (also 503, with `"draining": true`, once the instance is stopping).
+- `GET /stats`: the stream manager's counters (outbox, outages, epoch
+  changes, recoveries refused/done, replayed events).
 - `GET /session`: sets the kit's session cookie, so a page on another origin
   can show that credentials reach the Socket.IO handshake (`welcome.session`).
 Everything else under SOCKETIO_PATH is python-socketio's.
@@ -67,11 +69,11 @@ class HttpRoutes:
             body = {'instance': name, 'redis': status}
             if self.draining:
                 body['draining'] = True
-            if self.stats is not None:
-                body['stream'] = self.stats()
             ok = status == 'ok' and not self.draining
             return _json(start_response,
                          '200 OK' if ok else '503 Service Unavailable', body)
+        if path == '/stats' and method == 'GET' and self.stats is not None:
+            return _json(start_response, '200 OK', {'instance': name, 'stream': self.stats()})
         if path == '/session' and method in ('GET', 'POST', 'OPTIONS'):
             cors = self.cors_headers(environ)
             if method == 'OPTIONS':

@@ -1,7 +1,7 @@
 """The WebSocket data plane (app/engine.py, app/connection.py, app/fanout.py)
 against real instances: the compression policy, frames compressed once above
 the threshold, the real socket.io-client, the slow-consumer cap, coalescing,
-and every emit form python-socketio's Redis manager carries across instances.
+and every emit form the kit's Redis Streams manager carries across instances.
 """
 import json
 import shutil
@@ -149,7 +149,7 @@ def test_slow_consumer_is_cut_off_and_the_others_get_everything(plane):
 # -- coalescing ----------------------------------------------------------------------
 @pytest.mark.only_target('local')
 def test_frames_of_one_tick_leave_in_one_send(plane):
-    """20 broadcasts that arrive from Redis together reach a member in one
+    """20 broadcasts that arrive from the Redis stream together reach a member in one
     send() (counted by strace on the worker), not 20."""
     if shutil.which('strace') is None:
         pytest.skip('needs strace (apt-get install strace)')
@@ -166,11 +166,11 @@ def test_frames_of_one_tick_leave_in_one_send(plane):
         time.sleep(1.0)  # strace attached
         pipe = redis.Redis.from_url(plane.redis_url).pipeline(transaction=True)
         for seq in range(20):
-            pipe.publish('socketio', json.dumps({
+            pipe.xadd('socketio:stream', {'m': json.dumps({
                 'method': 'emit', 'event': 'message', 'namespace': '/',
                 'data': [{'room': 'tick', 'data': seq}], 'binary': False,
                 'room': 'tick', 'skip_sid': None, 'callback': None,
-                'host_id': 'tests'}))
+                'host_id': 'tests'})})
         pipe.execute()
         got = [msg['data'] for _, msg in member.messages(20)]
         assert got == list(range(20))

@@ -38,9 +38,10 @@ def direct(lc, name):
     return f'http://127.0.0.1:{lc.app_ports[name]}'
 
 
-def health(lc, name) -> dict:
+def stats(lc, name) -> dict:
     try:
-        with urllib.request.urlopen(lc.health_url(name), timeout=2) as reply:
+        url = lc.health_url(name).replace('/healthz', '/stats')
+        with urllib.request.urlopen(url, timeout=2) as reply:
             return json.load(reply)
     except urllib.error.HTTPError as exc:
         return json.load(exc)
@@ -99,7 +100,7 @@ def test_instance_lost_clients_recover_everything(lc, sig):
         assert all(len(c['connects']) == 1 for c in report['clients']
                    if c['i'] not in spread[victim])
         for name in survivors:
-            assert health(lc, name)['stream']['recovered'] >= 1 or \
+            assert stats(lc, name)['stream']['recovered'] >= 1 or \
                 all(c['instances'][-1] != name for c in moved)
     finally:
         node.close()
@@ -193,7 +194,7 @@ def test_redis_outage_loses_nothing(lc):
         assert counts['missed'] == 0 and counts['duplicated'] == 0, counts
         assert all(len(c['connects']) == 1 and c['connected'] for c in report['clients'])
         assert delay <= 1.0
-        assert all(health(lc, n)['stream'].get('outages', 0) >= 1 for n in lc.app_ports)
+        assert all(stats(lc, n)['stream'].get('outages', 0) >= 1 for n in lc.app_ports)
     finally:
         node.close()
         lc.start_redis()
@@ -223,7 +224,7 @@ def test_redis_restarted_empty_gives_new_sessions(lc):
                                                        for c in s['clients']))
         print(f'after an empty Redis: 3 new sessions in {time.monotonic() - started:.2f}s')
         assert all(c['recovered'] is False for c in state['clients'])
-        assert all(health(lc, n)['stream'].get('epoch_changes', 0) >= 1
+        assert all(stats(lc, n)['stream'].get('epoch_changes', 0) >= 1
                    for n in lc.app_ports)
         senders, _ = run_with_senders(lc, room, ['app1'], lambda: None, before=0.5, after=0.3)
         time.sleep(0.5)
