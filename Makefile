@@ -108,7 +108,7 @@ images-offline: ## Build base, python, nginx and redis images and a wheelhouse w
 
 ##@ Native cluster (no Docker)
 
-.PHONY: local local-down local-ps local-stop local-start
+.PHONY: local local-down local-ps local-stop local-start rolling-restart
 local: deps install page-deps ## Start redis, INSTANCES gunicorn instances and nginx as local processes
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
 
@@ -118,11 +118,14 @@ local-down: install ## Stop exactly what `make local` started
 local-ps: install ## Show the native cluster's processes and health
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native ps
 
-local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover
+local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover, or Redis (INSTANCE=redis) to watch an outage
 	@$(PY) -m native stop $(INSTANCE)
 
-local-start: ## Start one stopped native instance again (INSTANCE=app2)
+local-start: ## Start one stopped native instance (or INSTANCE=redis) again
 	@$(PY) -m native start $(INSTANCE)
+
+rolling-restart: install ## Restart every instance one at a time, nothing lost (native or compose, whichever runs)
+	@PATH="$$PATH:/usr/sbin" $(PY) -m control.rolling --project $(COMPOSE_PROJECT)
 
 ##@ Tests
 

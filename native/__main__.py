@@ -12,7 +12,6 @@ import sys
 from app.config import ConfigError, load_cluster
 from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
 from native.processes import ProcessError
-from native.rolling import rolling_restart
 
 PAGE_ROOT = ROOT / 'page'
 
@@ -70,7 +69,9 @@ def main(argv=None) -> int:
         elif args.command in ('stop', 'start'):
             stop_or_start(local, args.command, args.instance)
         elif args.command == 'rolling-restart':
-            rolling_restart(local)
+            from control.native import NativeController
+            from control.rolling import rolling_restart
+            rolling_restart(NativeController(local), local.url)
             print('rolling restart done: every instance restarted, one at a time')
         elif args.command == 'down':
             local.stop()

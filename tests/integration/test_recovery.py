@@ -14,7 +14,8 @@ import urllib.request
 
 import pytest
 
-from native.rolling import rolling_restart
+from control.native import NativeController
+from control.rolling import rolling_restart
 from tests.integration.recovery_support import NodeClients, Sender, accounting
 from tests.support import local_cluster, new_room
 
@@ -249,7 +250,7 @@ def test_rolling_restart_loses_nothing(lc):
         sender.start()
         try:
             time.sleep(1)
-            rolling_restart(lc, say=print)
+            rolling_restart(NativeController(lc), lc.url, say=print)
             time.sleep(2)
         finally:
             sender.finish()
