@@ -163,7 +163,7 @@ test-browser: deps install page-deps browser-deps ## The demo page in headless C
 ##@ Load test
 
 .PHONY: loadtest bench
-loadtest: install ## One load-test scenario against the running cluster (SCENARIO=broadcast|reconnect|ramp|slow-consumer|selftest CLIENTS= URL= LOADTEST_ARGS=)
+loadtest: install ## One load-test scenario against the running cluster (SCENARIO=broadcast|reconnect|redis-outage|rolling-restart|ramp|slow-consumer|selftest CLIENTS= URL= LOADTEST_ARGS=)
 	$(PY) -m loadtest $(SCENARIO) --url $(URL) --origin $(ORIGIN) --clients $(CLIENTS) $(LOADTEST_ARGS)
 
 bench: install ## The issue-8 shape against the running cluster; writes BENCHMARKS.md and bench/results/ (BENCH_ARGS=--start-native: private clusters per worker class; --compose-url URL)

@@ -11,8 +11,8 @@ session that is still connected.
 import json
 from dataclasses import dataclass, field
 
-ALIVE_EVERY = 0.5      # seconds between an instance's alive-key refreshes
-ALIVE_TTL_MS = 1500    # an instance silent this long counts as gone
+ALIVE_EVERY = 0.25     # seconds between an instance's alive-key refreshes
+ALIVE_TTL_MS = 1000    # an instance silent this long counts as gone
 
 # Write the whole record, unless another instance has claimed it since.
 SAVE = """

@@ -20,6 +20,7 @@ class ClientConfig:
     reconnect_delay: float = 0.5
     reconnect_delay_max: float = 2.0
     reconnect_attempts: int = 60
+    recover: bool = True          # reconnect with {pid, offset} (recovering.py)
 
     def endpoint(self, transport: str, sid: Optional[str] = None) -> str:
         url = f'{self.url.rstrip("/")}{self.path}/?EIO=4&transport={transport}'

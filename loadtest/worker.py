@@ -36,14 +36,18 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+# Scenarios whose clients reconnect (and recover) when they lose the server.
+RECONNECTING = ('reconnect', 'redis-outage', 'rolling-restart')
+
+
 class Worker:
     def __init__(self, index: int, cfg: Config, conn, progress):
         self.index, self.cfg, self.conn, self.progress = index, cfg, conn, progress
         self.client_config = ClientConfig(
             url=cfg.url, path=cfg.path, origin=cfg.origin, transport=cfg.transport,
             offer_deflate=cfg.offers_deflate, connect_timeout=cfg.connect_timeout,
-            reconnect=cfg.scenario == 'reconnect', reconnect_delay=cfg.reconnect_delay,
-            reconnect_delay_max=cfg.reconnect_delay_max)
+            reconnect=cfg.scenario in RECONNECTING, reconnect_delay=cfg.reconnect_delay,
+            reconnect_delay_max=cfg.reconnect_delay_max, recover=cfg.recover)
         self.receiver = Receiver(on_reconnect=self._rejoin)
         self.clients: List[Client] = []
         self.senders: List[Sender] = []
@@ -60,7 +64,8 @@ class Worker:
 
     def _rejoin(self, client: Client):
         self.progress[self.sampler.base + P_RECONNECTED] += 1
-        self._spawn(self._join(client))
+        if not client.session.recovered:  # a recovered session kept its rooms
+            self._spawn(self._join(client))
 
     async def main(self):
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
