@@ -43,7 +43,7 @@ class Client:
         self.upgrade_error: Optional[str] = None
         self.protocol_errors = 0
         self.connects = 0
-        self.session = SessionRecovery(config.recover)
+        self.recovery = SessionRecovery(config.recover)
         self._ws: Optional[WebSocket] = None
         self._polling: Optional[Polling] = None
         self._acks: Dict[int, asyncio.Future] = {}
@@ -64,7 +64,7 @@ class Client:
                     opened = self._expect('open')
                     self._attach(await self._open_ws(self.config.endpoint('websocket')))
                     await opened
-                    self._ws.send(p.encode_connect(self.session.payload()))
+                    self._ws.send(p.encode_connect(self.recovery.payload()))
                 else:
                     await self._connect_polling()
                 await welcome
@@ -138,7 +138,7 @@ class Client:
         self.transport, self.connected = 'polling', True
         for packet in packets:
             self._on_packet(packet)
-        await self._polling.post(p.encode_connect(self.session.payload()))
+        await self._polling.post(p.encode_connect(self.recovery.payload()))
         self._spawn(self._poll(self._generation))
 
     async def _poll(self, generation):
@@ -176,7 +176,7 @@ class Client:
     # -- packets -------------------------------------------------------------------
     def _on_text(self, data: bytes):
         if data.startswith(MESSAGE_PREFIX):  # the hot path: one broadcast
-            self.session.on_broadcast(data)
+            self.recovery.on_broadcast(data)
             self.handler.on_broadcast(self, data)
         else:
             self._on_packet(data.decode())
@@ -185,7 +185,7 @@ class Client:
         kind = packet[:1]
         if kind == p.EIO_MESSAGE:
             if packet.startswith('42["message",'):  # a broadcast over polling
-                self.session.on_broadcast(packet.encode())
+                self.recovery.on_broadcast(packet.encode())
                 self.handler.on_broadcast(self, packet.encode())
                 return
             try:
@@ -210,7 +210,7 @@ class Client:
             if event == 'welcome' and args and isinstance(args[0], dict):
                 self.instance = args[0].get('instance')
                 self.welcome_transport = args[0].get('transport')
-                self.session.replaying = False
+                self.recovery.replaying = False
                 self.handler.on_welcome(self, args[0])
                 self._resolve('welcome', args[0])
             if pkt.id is not None:  # the server asked for an ack
@@ -221,7 +221,7 @@ class Client:
                 fut.set_result(pkt.data[0] if pkt.data else None)
         elif pkt.type == p.SIO_CONNECT:
             self.sid = (pkt.data or {}).get('sid')
-            self.session.on_connect(pkt.data, reconnect=self.connects > 0)
+            self.recovery.on_connect(pkt.data, reconnect=self.connects > 0)
         elif pkt.type == p.SIO_CONNECT_ERROR:
             fut = self._waiting.get('welcome')
             if fut and not fut.done():

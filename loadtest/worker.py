@@ -64,7 +64,7 @@ class Worker:
 
     def _rejoin(self, client: Client):
         self.progress[self.sampler.base + P_RECONNECTED] += 1
-        if not client.session.recovered:  # a recovered session kept its rooms
+        if not client.recovery.recovered:  # a recovered session kept its rooms
             self._spawn(self._join(client))
 
     async def main(self):
