@@ -1,20 +1,15 @@
 """The Redis Streams client manager: every broadcast is XADDed to one bounded
-stream, and every instance reads that stream with XREAD BLOCK.
-
-It replaces python-socketio's pub/sub `RedisManager` and keeps its message
-format (the dict PubSubManager publishes: emit with rooms, `to=` a sid,
-skip_sid, namespaces, callbacks; close_room; enter/leave_room; disconnect), so
-every emit form still crosses instances. What the stream adds:
-
-- the entry id is the message's *offset*: local members get it as the last
-  argument of the event (FanoutManager, app/recovery.py decides who), and a
-  client that comes back with it can be replayed what it missed;
-- Redis outages: emits go to a bounded outbox (app/outbox.py) and members on
-  this instance still get them at once; the listener retries every
-  REDIS_RETRY seconds, and an epoch key tells it when Redis came back empty.
-
-One stream, not one per room hash: each instance has members of any room, so it
-would read every shard anyway; one stream keeps per-sender order and replay one XRANGE.
+stream, which every instance reads with XREAD BLOCK. It replaces python-socketio's
+pub/sub `RedisManager` and keeps its message format (emit with rooms, `to=`, skip_sid,
+namespaces, callbacks; close_room; enter/leave_room; disconnect), so every emit form
+still crosses instances. What the stream adds:
+- the entry id is the message's *offset*: members get it as the event's last argument,
+  and a client that comes back with it is replayed what it missed (app/recovery.py);
+- Redis outages: emits wait in a bounded outbox (app/outbox.py), members here get them
+  at once; the listener retries every REDIS_RETRY s; an epoch key tells it when Redis
+  came back empty.
+One stream, not one per room hash: each instance has members of any room, so it would
+read every shard anyway; one stream keeps per-sender order and replay one XRANGE.
 """
 import itertools
 import logging
@@ -32,6 +27,7 @@ from app.replay import event_args, message_data
 REDIS_RETRY = 0.25          # seconds between listener/outbox attempts
 BLOCK_MS = 500              # XREAD BLOCK: also how often the loop checks state
 READ_COUNT = 1000           # entries per XREAD
+REDIS_CONNECTIONS = 200     # per instance, besides the listener's
 EPOCH_CHECK_EVERY = 5.0     # seconds between epoch checks while Redis answers
 
 log = logging.getLogger('app.streams')
@@ -53,8 +49,12 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         self.stream = f'{key}:stream'
         self.epoch_key = f'{key}:epoch'
         self.maxlen, self.max_age = maxlen, max_age
-        # Short timeouts: an emit must not hang a handler when Redis hangs.
-        self.redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        # Short timeouts: an emit must not hang a handler when Redis hangs. A
+        # reconnect storm runs a Redis call per client at once: wait for a
+        # free connection rather than fail (redis-py's pool refuses past 100).
+        self.redis = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=2, socket_timeout=1,
+            socket_connect_timeout=1))
         self.reader = redis.Redis.from_url(
             url, socket_timeout=BLOCK_MS / 1000 + 1, socket_connect_timeout=1)
         self.outbox = Outbox(outbox_max, outbox_max_age)
