@@ -90,7 +90,7 @@ class Recovery:
                               restored['start'], set(restored['rooms']))
         else:
             session = Session(pid, namespace, self.manager.epoch or '',
-                              self.manager.last_id or '0-0')
+                              self.manager.last_id or '')
         self.sessions[sid] = session
         if restored:
             self._replay(sid, eio_sid, restored)
@@ -120,7 +120,9 @@ class Recovery:
                 why = 'another namespace'
             else:
                 offset = offset or rec['start']
-                if not replay.retained(self.manager.redis,
+                if not offset:
+                    why = 'no offset'
+                elif not replay.retained(self.manager.redis,
                                        self.manager.stream, offset):
                     why = 'past the stream retention'
             if why:
@@ -207,6 +209,10 @@ class Recovery:
         session = self.sessions.get(sid)
         if session is None:
             return
+        # Begun while Redis did not answer: it belongs to the epoch and
+        # stream position the instance learns once it does.
+        session.epoch = session.epoch or self.manager.epoch or ''
+        session.start = session.start or self.manager.last_id or ''
         if not self.manager.redis_up and client is None:
             self.dirty.add(sid)
             return
@@ -236,20 +242,26 @@ class Recovery:
             pass
 
     def _refresh_loop(self):
-        """Keep live sessions' records alive; write those Redis missed."""
+        """Write the records Redis missed (within half a second of it
+        answering again), and keep every live session's record alive."""
+        next_refresh = time.monotonic() + self.period
         while True:
-            self.server.sleep(self.period)
-            if not self.manager.redis_up or not self.sessions:
+            self.server.sleep(0.5)
+            refresh = time.monotonic() >= next_refresh
+            if not self.manager.redis_up or not (self.dirty or refresh):
                 continue
+            sids = list(self.sessions) if refresh else list(self.dirty)
             try:
                 pipe = self.manager.redis.pipeline(transaction=False)
-                for sid, session in list(self.sessions.items()):
-                    self.store.save(sid, session, client=pipe)
+                for sid in sids:
+                    self._write(sid, client=pipe)
                 pipe.execute()
-                self.dirty.clear()
+                self.dirty.difference_update(sids)
+                if refresh:
+                    next_refresh = time.monotonic() + self.period
             except redis.RedisError as exc:
-                log.warning('could not refresh session records: %s', exc)
-
+                self.dirty.update(sid for sid in sids if sid in self.sessions)
+                log.warning('could not write session records: %s', exc)
 
     def _alive_loop(self):
         """Tell other instances this one runs (sessions.CLAIM reads it)."""

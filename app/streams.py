@@ -213,8 +213,8 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
                          'messages to write', time.monotonic() - down_since,
                          len(self.outbox))
                 down_since = None
-                if not self.outbox:
-                    self.redis_up = True
+            if not self.redis_up and not self.outbox:   # also after a failed start
+                self.redis_up = True
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     self.last_id = entry_id.decode()
