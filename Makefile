@@ -139,7 +139,7 @@ test: test-unit test-local test-doctor test-browser test-compose ## Run every te
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
+test-local: deps install page-deps ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration tests/loadtest --target local $(PYTEST_ARGS)
 
 test-compose: install page-deps ## Cluster tests against the compose cluster (skipped, in one line, when no Docker engine answers)

@@ -16,13 +16,16 @@ import pytest
 
 from control.native import NativeController
 from control.rolling import rolling_restart
-from tests.integration.recovery_support import NodeClients, Sender, accounting
+from tests.integration.recovery_support import ROOT, NodeClients, Sender, accounting
 from tests.support import local_cluster, new_room
 
 WINDOW = 5
 pytestmark = [
     pytest.mark.only_target('local'),
-    pytest.mark.skipif(shutil.which('node') is None, reason='node is not installed'),
+    pytest.mark.skipif(
+        shutil.which('node') is None or not (
+            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir(),
+        reason='needs node and page/node_modules (make page-deps; make test-local does it)'),
 ]
 
 
