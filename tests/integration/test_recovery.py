@@ -267,3 +267,37 @@ def test_rolling_restart_loses_nothing(lc):
             assert c['connected'] and all(x['recovered'] for x in c['connects'][1:]), c
     finally:
         node.close()
+
+
+def test_instance_started_without_redis_still_saves_sessions(lc):
+    """An instance that starts while Redis is down (a compose start-up race)
+    writes its sessions once Redis answers: after a SIGKILL they recover."""
+    if lc.worker_class != 'eventlet':
+        pytest.skip('runs on eventlet only')
+    lc.processes.send_signal('app3')
+    lc.processes.send_signal('redis')
+    lc._spawn_instance('app3')
+    time.sleep(3)                          # app3 is up, Redis still down
+    lc.start_redis()
+    lc._wait_instance('app3')
+    room = new_room()
+    node = NodeClients(lc.url, 6, room)
+    try:
+        state = node.wait_ready()
+        on_app3 = [c['i'] for c in state['clients'] if c['instance'] == 'app3']
+        assert on_app3, state
+        senders, _ = run_with_senders(
+            lc, room, ['app1'], lambda: lc.processes.send_signal('app3', signal.SIGKILL),
+            before=1.0, after=3.0)
+        time.sleep(1.0)
+        report = node.ask('report')
+        counts = accounting(report, {s.name: s.sent for s in senders})
+        assert counts['missed'] == 0 and counts['duplicated'] == 0, counts
+        for c in report['clients']:
+            if c['i'] in on_app3:
+                assert [x['recovered'] for x in c['connects'][1:]] == [True], c['connects']
+    finally:
+        node.close()
+        lc.start_redis()
+        if not lc.processes.is_running('app3'):
+            lc.start_instance('app3')
