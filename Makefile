@@ -172,7 +172,7 @@ certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NA
 
 ##@ Native cluster (no Docker)
 
-.PHONY: local local-down local-ps local-stop local-start
+.PHONY: local local-down local-ps local-stop local-start rolling-restart
 local: deps install page-deps ## Start redis, INSTANCES gunicorn instances and nginx as local processes
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
 
@@ -182,11 +182,14 @@ local-down: install ## Stop exactly what `make local` started
 local-ps: install ## Show the native cluster's processes and health
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native ps
 
-local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover
+local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover, or Redis (INSTANCE=redis) to watch an outage
 	@$(PY) -m native stop $(INSTANCE)
 
-local-start: ## Start one stopped native instance again (INSTANCE=app2)
+local-start: ## Start one stopped native instance (or INSTANCE=redis) again
 	@$(PY) -m native start $(INSTANCE)
+
+rolling-restart: install ## Restart every instance one at a time, nothing lost (native or compose, whichever runs)
+	@PATH="$$PATH:/usr/sbin" $(PY) -m control.rolling --project $(COMPOSE_PROJECT)
 
 ##@ Tests
 
@@ -203,7 +206,7 @@ test-unit: install ## Unit tests (no network, no processes)
 test-package: install ## Build the sio-doctor/sio-loadtest wheel, install it in a fresh venv, run both
 	$(PY) -m pytest -q tests/package $(PYTEST_ARGS)
 
-test-local: deps install ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
+test-local: deps install page-deps ## Integration tests against a native cluster (real redis, nginx, gunicorn), eventlet and gevent
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration tests/loadtest --target local $(PYTEST_ARGS)
 
 test-compose: install page-deps ## Cluster tests against the compose cluster (skipped, in one line, when no Docker engine answers)
@@ -249,7 +252,7 @@ test-browser: deps install page-deps browser-deps ## The demo page in headless C
 ##@ Load test
 
 .PHONY: loadtest bench
-loadtest: install ## One load-test scenario against the running cluster (SCENARIO=broadcast|reconnect|ramp|slow-consumer|selftest CLIENTS= URL= LOADTEST_ARGS=)
+loadtest: install ## One load-test scenario against the running cluster (SCENARIO=broadcast|reconnect|redis-outage|rolling-restart|ramp|slow-consumer|selftest CLIENTS= URL= LOADTEST_ARGS=)
 	$(PY) -m loadtest $(SCENARIO) --url $(URL) --origin $(ORIGIN) --clients $(CLIENTS) $(LOADTEST_ARGS)
 
 bench: install ## The issue-8 shape against the running cluster; writes BENCHMARKS.md and bench/results/ (BENCH_ARGS=--start-native: private clusters per worker class; --compose-url URL)

@@ -14,17 +14,15 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 
+# ConfigError and the parsers live in app/config_parse.py; the settings parts
+# (app/config_*.py) import them from here.
+from app.config_parse import ConfigError, _bool, _choice, _get, _int  # noqa: F401
+
 if TYPE_CHECKING:
     from app.config_observability import ClusterObservability, Observability
     from app.config_security import Edge, Security
+    from app.config_streams import Streams
 
-class ConfigError(ValueError):
-    """A configuration value that must stop start-up."""
-
-
-# Instance names end up in Engine.IO session ids ("<name>.<random>") and in
-# nginx upstream names, so they may not contain "." or anything nginx or a URL
-# would need to escape.
 INSTANCE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$')
 ORIGIN_RE = re.compile(
     r'^(?P<scheme>https?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)'
@@ -33,8 +31,6 @@ PATH_RE = re.compile(r'^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$')
 WORKER_CLASSES = ('eventlet', 'gevent')
 ON_OFF = ('off', 'on')
 LOG_LEVELS = ('debug', 'info', 'warning', 'error')
-TRUE = ('1', 'true', 'yes', 'on')
-FALSE = ('0', 'false', 'no', 'off')
 
 
 @dataclass(frozen=True)
@@ -58,6 +54,7 @@ class Settings:
     worker_connections: int
     security: 'Security' = None  # app/config_security.py
     observability: 'Observability' = None  # app/config_observability.py
+    streams: 'Streams' = None  # app/config_streams.py
 
     @property
     def cors_wildcard(self) -> bool:
@@ -84,39 +81,6 @@ class Cluster:
     @property
     def instance_names(self) -> Tuple[str, ...]:
         return tuple(f'app{i}' for i in range(1, self.instances + 1))
-
-
-def _get(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name)
-    return default if value is None or value.strip() == '' else value.strip()
-
-
-def _int(env, name, default, low, high, unit=''):
-    raw = _get(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f'{name}={raw!r} is not a whole number; set {name} to an integer '
-                          f'from {low} to {high}{unit}.') from None
-    if not low <= value <= high:
-        raise ConfigError(f'{name}={value} is out of range; set {name} to an integer from '
-                          f'{low} to {high}{unit}.')
-    return value
-
-
-def _bool(env, name, default):
-    raw = _get(env, name, 'true' if default else 'false').lower()
-    if raw in TRUE or raw in FALSE:
-        return raw in TRUE
-    raise ConfigError(f'{name}={raw!r} is not a boolean; set {name} to true or false.')
-
-
-def _choice(env, name, default, choices):
-    raw = _get(env, name, default).lower()
-    if raw not in choices:
-        raise ConfigError(f'{name}={raw!r} is not supported; set {name} to one of: '
-                          f'{", ".join(choices)}.')
-    return raw
 
 
 def parse_origins(raw: str, credentials: bool) -> Tuple[str, ...]:
@@ -177,6 +141,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
                           f'letters, digits, "-" or "_" (no dots), e.g. app1.')
     from app.config_observability import load_observability
     from app.config_security import load_security, redis_url_with_password
+    from app.config_streams import load_streams
     redis_url = redis_url_with_password(
         _get(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0'), env)
     if not redis_url.startswith(('redis://', 'rediss://', 'unix://')):
@@ -232,6 +197,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         worker_connections=_int(env, 'WORKER_CONNECTIONS', 20000, 1, 1_000_000),
         security=load_security(env, max_payload),
         observability=load_observability(env, int(port)),
+        streams=load_streams(env),
     )
 
 

@@ -10,10 +10,11 @@ or from a shell (REDIS_URL from the environment, as the instances read it):
 
     python -m app.emit --room lobby --event message '{"data": "hi"}'
 
-The message goes through the kit's adapter like a broadcast from an instance:
-every instance delivers it to its own members of the room, so each client
-gets it exactly once. The emitter only publishes: it never receives, so it
-holds no rooms and needs no Socket.IO server.
+The message goes through the kit's Redis stream like a broadcast from an
+instance: every instance delivers it to its own members of the room, so each
+client gets it exactly once, and a client that was away recovers it. The
+emitter only publishes: it never receives, so it holds no rooms and needs no
+Socket.IO server.
 """
 import argparse
 import json
@@ -21,7 +22,7 @@ import sys
 from typing import Any, Optional
 
 from app.config import ConfigError, load_settings
-from app.fanout import KitRedisManager
+from app.streams import StreamsManager
 
 
 class Emitter:
@@ -50,11 +51,10 @@ class Emitter:
 
 
 def create_emitter(redis_url: str) -> Emitter:
-    """An emitter on the manager the instances listen to: today python-socketio's
-    Redis pub/sub (KitRedisManager, write-only). With the Redis Streams manager
-    of app/streams.py this line becomes `StreamsManager(redis_url,
-    write_only=True)`; the Emitter API stays."""
-    return Emitter(KitRedisManager(redis_url, write_only=True))
+    """An emitter on the stream the instances read (app/streams.py, write-only):
+    its messages get stream offsets, so clients can recover them like any
+    broadcast."""
+    return Emitter(StreamsManager(redis_url, write_only=True))
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from app.metrics import NULL_METRICS
+from app.replay import parse_offset
 from app.websocket import Outgoing
 
 
@@ -29,19 +30,30 @@ class FanoutManager(socketio.Manager):
         """The server's app.metrics.Metrics (none on a write-only manager)."""
         return getattr(self.server, 'metrics', NULL_METRICS)
 
+    # Set by app.streams.StreamsManager: sid -> list of (offset, packet)
+    # held back while that client is replayed what it missed.
+    holding = None
+    # sid -> stream position (ms, seq) a replay already sent it up to; for a
+    # few seconds after the replay, older offsets are not sent again.
+    floors = None
+    deduped = 0
+
     def emit(self, event, data, namespace, room=None, skip_sid=None,
-             callback=None, to=None, **kwargs):
+             callback=None, to=None, offset=None, **kwargs):
         room = to or room
-        if callback is not None or namespace not in self.rooms:
-            self.metrics.events_sent(event, sum(
-                1 for _ in self.get_participants(namespace, room)))
-            return super().emit(event, data, namespace, room=room,
-                                skip_sid=skip_sid, callback=callback, **kwargs)
         started = time.perf_counter()
         if isinstance(data, tuple):
             args = list(data)
         else:
             args = [] if data is None else [data]
+        if offset is not None:  # the stream offset, last (app/recovery.py)
+            args.append(offset)
+            data = tuple(args)
+        if callback is not None or namespace not in self.rooms:
+            self.metrics.events_sent(event, sum(
+                1 for _ in self.get_participants(namespace, room)))
+            return super().emit(event, data, namespace, room=room,
+                                skip_sid=skip_sid, callback=callback, **kwargs)
         encoded = self.server.packet_class(
             packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         if isinstance(encoded, list):  # binary attachments
@@ -56,8 +68,16 @@ class FanoutManager(socketio.Manager):
         sockets = self.server.eio.sockets
         send_eio_packet = self.server._send_eio_packet
         sent = 0
+        holding, floors = self.holding, self.floors
+        position = parse_offset(offset) if floors else None
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
+                continue
+            if holding and sid in holding:
+                holding[sid].append((offset, eio_pkt))
+                continue
+            if position and sid in floors and position <= floors[sid]:
+                self.deduped += 1
                 continue
             sock = sockets.get(eio_sid)
             ws = getattr(sock, 'ws', None)
@@ -76,22 +96,3 @@ class FanoutManager(socketio.Manager):
         rooms = self.rooms[namespace]
         if room is None or (room in rooms and room not in rooms.get(None, ())):
             metrics.fanout(time.perf_counter() - started)
-
-
-class KitRedisManager(socketio.RedisManager, FanoutManager):
-    """python-socketio's Redis pub/sub manager with the fan-out above: what
-    arrives from Redis (or is emitted here) reaches local members through
-    FanoutManager.emit. Each message carries its publish time, for
-    socketio_adapter_lag_seconds (clocks of the instances' hosts must agree)."""
-
-    def _publish(self, data):
-        if isinstance(data, dict):
-            data['published_at'] = time.time()
-        self.metrics.adapter_published()
-        return super()._publish(data)
-
-    def _handle_emit(self, message):
-        published_at = message.get('published_at')
-        if isinstance(published_at, float):
-            self.metrics.adapter_lag(published_at)
-        return super()._handle_emit(message)

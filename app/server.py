@@ -14,6 +14,7 @@ import logging
 from http.cookies import SimpleCookie
 
 import socketio
+from socketio import packet
 
 from app import logsafe, strictjson
 from app.admin import register_admin
@@ -35,6 +36,9 @@ log = logging.getLogger('app')
 class InstanceServer(GuardedServer, socketio.Server):
     """python-socketio Server on the kit's Engine.IO server (app/engine.py),
     with strict input and per-client limits (app/guard.py)."""
+
+    # app.recovery.Recovery when RECOVERY_WINDOW > 0: the three hooks below.
+    recovery = None
 
     def __init__(self, instance_name: str, plane: DataPlane, security=None,
                  **kwargs):
@@ -69,6 +73,27 @@ class InstanceServer(GuardedServer, socketio.Server):
         elif event == 'connect':
             metrics.connected()
         return result
+
+    def _handle_connect(self, eio_sid, namespace, data):
+        if self.recovery is None:
+            return super()._handle_connect(eio_sid, namespace, data)
+        data = self.recovery.before_connect(eio_sid, namespace or '/', data)
+        try:
+            if eio_sid not in self.environ:     # gone while its pid was checked
+                return None
+            return super()._handle_connect(eio_sid, namespace, data)
+        finally:
+            self.recovery.after_connect(eio_sid, namespace or '/')
+
+    def _send_packet(self, eio_sid, pkt):
+        if self.recovery is not None and pkt.packet_type == packet.CONNECT:
+            self.recovery.connect_reply(eio_sid, pkt)  # adds the pid
+        return super()._send_packet(eio_sid, pkt)
+
+    def _handle_disconnect(self, eio_sid, namespace, reason=None):
+        if self.recovery is not None:
+            self.recovery.closing(eio_sid, namespace or '/', reason)
+        return super()._handle_disconnect(eio_sid, namespace, reason)
 
 
 class OriginPolicy:

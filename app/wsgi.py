@@ -1,7 +1,9 @@
-"""The WSGI application gunicorn serves: Socket.IO plus two small HTTP routes.
+"""The WSGI application gunicorn serves: Socket.IO plus three small HTTP routes.
 
 - `GET /healthz`: `{"instance": ..., "redis": "ok"|"down"}`, 200 or 503
   (also 503, with `"draining": true`, once the instance is stopping).
+- `GET /stats`: the stream manager's counters (outbox, outages, epoch
+  changes, recoveries refused/done, replayed events).
 - `GET /session`: sets the kit's session cookie, so a page on another origin
   can show that credentials reach the Socket.IO handshake (`welcome.session`).
 Everything else under SOCKETIO_PATH is python-socketio's.
@@ -15,15 +17,15 @@ from urllib.parse import parse_qs
 import redis
 import socketio
 
-from app import logs, logsafe
+from app import logs, logsafe, recovery
 from app.auth import demo_token
 from app.binding import SessionBinding
 from app.config import ConfigError, Settings, load_settings
 from app.engine import HANDLED
-from app.fanout import KitRedisManager
 from app.limits import cap_publish
 from app.metrics import create_metrics
 from app.server import create_server, drop_sessions
+from app.streams import StreamsManager
 
 
 def _json(start_response, status, body, headers=()):
@@ -40,6 +42,7 @@ class HttpRoutes:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.draining = False
+        self.stats = None       # the manager's counters (app/streams.py)
         # Its own small client with short timeouts: a health check must answer
         # quickly even when Redis hangs.
         self.redis = redis.Redis.from_url(
@@ -73,6 +76,8 @@ class HttpRoutes:
             ok = status == 'ok' and not self.draining
             return _json(start_response,
                          '200 OK' if ok else '503 Service Unavailable', body)
+        if path == '/stats' and method == 'GET' and self.stats is not None:
+            return _json(start_response, '200 OK', {'instance': name, 'stream': self.stats()})
         if path == '/session' and method in ('GET', 'POST', 'OPTIONS'):
             cors = self.cors_headers(environ)
             if method == 'OPTIONS':
@@ -177,21 +182,27 @@ class InstanceApp:
 def create_app(settings: Settings) -> InstanceApp:
     """Build the WSGI app of one instance: Socket.IO + HTTP routes."""
     configure_logging(settings)
-    manager = KitRedisManager(settings.redis_url)
+    manager = StreamsManager(
+        settings.redis_url, maxlen=settings.streams.maxlen,
+        max_age=settings.streams.max_age,
+        outbox_max=settings.streams.outbox_max_messages,
+        outbox_max_age=settings.streams.outbox_max_age)
     # Before the manager is used: no adapter message over the cap is sent.
     cap_publish(manager, settings.security.adapter_max_message_bytes)
     sio = create_server(settings, client_manager=manager)
-    # Subscribe to Redis now rather than on the first connection, so that a
-    # broadcast published just after a client's first connect is not missed.
+    # Read the stream from now on rather than from the first connection, so
+    # that a broadcast sent just after a client's first connect is not missed.
     sio.manager_initialized = True
     manager.initialize()
+    if settings.streams.recovery_window:
+        recovery.enable(sio, manager, settings.streams.recovery_window)
     logs.quiet_library_handlers()  # the servers just added theirs
     app = InstanceApp(settings, sio)
+    app.routes.stats = manager.health
     watch = logs.RedisWatch(lambda: app.routes.redis_status() == 'ok')
     sio.start_background_task(watch.run, sio.sleep)
     metrics = create_metrics(settings, sio, lambda: watch.up)
-    # The Redis Streams manager's outbox (issue 9), when the manager has one.
-    metrics.watch(outbox=lambda: len(getattr(manager, 'outbox', None) or ()))
+    metrics.watch(outbox=lambda: len(manager.outbox))
     app.metrics_app = metrics.endpoint(settings.observability.metrics_path)
     return app
 

@@ -109,7 +109,7 @@ def redis_secrets(directory: Path):
         password_file.write_text(secrets.token_urlsafe(32))
     password = password_file.read_text().strip()
     (directory / 'redis.conf').write_text(
-        'protected-mode no\nsave ""\nappendonly no\n'
+        'protected-mode no\nsave ""\nappendonly yes\nappendfsync everysec\ndir /data\n'
         f'requirepass {password}\n'
         f'client-output-buffer-limit pubsub {PUBSUB_OUTPUT_BUFFER}\n')
     for path in (password_file, directory / 'redis.conf'):

@@ -21,7 +21,7 @@ def native_controller(run_dir: Optional[Path] = None) -> Optional[NativeControll
     except ConfigError:
         return None
     local = LocalCluster.from_settings(Path(run_dir or RUN_DIR), settings)
-    if any(local.is_running(n) for n in local.app_ports):
+    if any(local.processes.is_running(n) for n in local.app_ports):
         return NativeController(local)
     return None
 

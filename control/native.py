@@ -31,7 +31,9 @@ class NativeController(Controller):
         self.processes.send_signal(name, signal.SIGTERM)
 
     def start(self, name: str):
-        if not self.processes.is_running(name):
+        if name == 'redis':
+            self.local.start_redis()
+        elif not self.processes.is_running(name):
             self.local.start_instance(name)
 
     def log(self, name: str) -> str:

@@ -1,16 +1,14 @@
 """A small, fast asyncio Socket.IO client (Engine.IO v4 / Socket.IO v5).
 
-It speaks the protocol itself (protocol.py) so that one process can hold
-thousands of connections. Transports:
-- `websocket`: straight to `transport=websocket`, as a tuned client does;
-- `polling`: HTTP long-polling only;
-- `upgrade`: long-polling first, then the WebSocket upgrade, as browsers do. If
-  the upgrade fails the client stays on polling, and `transport` says so.
-WebSockets run on picows (websocket.py) and offer permessage-deflate like a
-browser unless told not to; `compressed` says whether the server accepted. The
-server pings, this client answers. Nothing falls back silently."""
+It speaks the protocol itself (protocol.py), so one process holds thousands of
+connections. Transports: `websocket` (straight to it), `polling`, `upgrade`
+(polling, then the WebSocket upgrade, as browsers do; if that fails it stays on
+polling and `transport` says so). WebSockets run on picows and offer
+permessage-deflate like a browser unless told not to. The server pings, this
+client answers. Reconnects recover the session (recovering.py). Nothing falls
+back silently.
+"""
 import asyncio
-import random
 from typing import Any, Dict, Optional
 
 import aiohttp
@@ -19,6 +17,7 @@ from picows import WSError
 from loadtest import protocol as p
 from loadtest.handler import ClientConfig, ConnectError, Handler
 from loadtest.polling import Polling, PollingError, error_name
+from loadtest.recovering import SessionRecovery, reconnect
 from loadtest.state import ClientState
 from loadtest.websocket import HandshakeRefused, WebSocket, open_websocket
 
@@ -44,6 +43,7 @@ class Client:
         self.upgrade_error: Optional[str] = None
         self.protocol_errors = 0
         self.connects = 0
+        self.recovery = SessionRecovery(config.recover)
         self._ws: Optional[WebSocket] = None
         self._polling: Optional[Polling] = None
         self._acks: Dict[int, asyncio.Future] = {}
@@ -64,7 +64,7 @@ class Client:
                     opened = self._expect('open')
                     self._attach(await self._open_ws(self.config.endpoint('websocket')))
                     await opened
-                    self._ws.send(p.encode_connect())
+                    self._ws.send(p.encode_connect(self.recovery.payload()))
                 else:
                     await self._connect_polling()
                 await welcome
@@ -138,7 +138,7 @@ class Client:
         self.transport, self.connected = 'polling', True
         for packet in packets:
             self._on_packet(packet)
-        await self._polling.post(p.encode_connect())
+        await self._polling.post(p.encode_connect(self.recovery.payload()))
         self._spawn(self._poll(self._generation))
 
     async def _poll(self, generation):
@@ -177,6 +177,7 @@ class Client:
     # -- packets -------------------------------------------------------------------
     def _on_text(self, data: bytes):
         if data.startswith(MESSAGE_PREFIX):  # the hot path: one broadcast
+            self.recovery.on_broadcast(data)
             self.handler.on_broadcast(self, data)
         else:
             self._on_packet(data.decode())
@@ -185,6 +186,7 @@ class Client:
         kind = packet[:1]
         if kind == p.EIO_MESSAGE:
             if packet.startswith('42["message",'):  # a broadcast over polling
+                self.recovery.on_broadcast(packet.encode())
                 self.handler.on_broadcast(self, packet.encode())
                 return
             try:
@@ -209,6 +211,7 @@ class Client:
             if event == 'welcome' and args and isinstance(args[0], dict):
                 self.instance = args[0].get('instance')
                 self.welcome_transport = args[0].get('transport')
+                self.recovery.replaying = False
                 self.handler.on_welcome(self, args[0])
                 self._resolve('welcome', args[0])
             if pkt.id is not None:  # the server asked for an ack
@@ -219,6 +222,7 @@ class Client:
                 fut.set_result(pkt.data[0] if pkt.data else None)
         elif pkt.type == p.SIO_CONNECT:
             self.sid = (pkt.data or {}).get('sid')
+            self.recovery.on_connect(pkt.data, reconnect=self.connects > 0)
         elif pkt.type == p.SIO_CONNECT_ERROR:
             fut = self._waiting.get('welcome')
             if fut and not fut.done():
@@ -275,23 +279,7 @@ class Client:
             return
         self.handler.on_disconnect(self, reason)
         if self.config.reconnect:
-            self._spawn(self._reconnect())
-
-    async def _reconnect(self):
-        """Reconnect with bounded, jittered backoff (like socket.io-client)."""
-        cfg = self.config
-        error = 'no attempt'
-        for attempt in range(cfg.reconnect_attempts):
-            delay = min(cfg.reconnect_delay_max, cfg.reconnect_delay * 2 ** attempt)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            if self._closing:
-                return
-            try:
-                await self.connect()
-                return
-            except ConnectError as exc:
-                error = str(exc)
-        self.handler.on_reconnect_failed(self, error)
+            self._spawn(reconnect(self))
 
     def _abort(self):
         self.connected = False

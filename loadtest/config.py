@@ -9,7 +9,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-SCENARIOS = ('broadcast', 'reconnect', 'ramp', 'slow-consumer', 'selftest')
+SCENARIOS = ('broadcast', 'reconnect', 'redis-outage', 'rolling-restart', 'ramp',
+             'slow-consumer', 'selftest')
 TRANSPORTS = ('websocket', 'polling', 'upgrade')
 
 
@@ -58,6 +59,9 @@ class Config:
     deadline: float = opt(30.0, 'seconds a client may take to be back and receiving')
     restore: bool = opt(True, 'leave the killed instance down', '--no-restore')
     probe_clients: int = opt(12, 'reconnect: fresh clients that check the restored instance')
+    outage_s: float = opt(5.0, 'redis-outage: seconds Redis stays stopped')
+    recover: bool = opt(True, 'reconnect without {pid, offset} (no connection-state '
+                        'recovery, like a client that does not speak it)', '--no-recover')
     hold: float = opt(5.0, 'ramp: seconds to hold the clients before reading RSS')
     rss_every: float = opt(1.0, 'slow-consumer: seconds between RSS readings')
     min_rate: float = opt(150_000.0, 'selftest: messages per second of CPU one generator '

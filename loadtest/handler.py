@@ -9,6 +9,10 @@ class ConnectError(RuntimeError):
     """One connection attempt failed; the message says how (HTTP status...)."""
 
 
+# The scenarios whose clients reconnect (and recover) when they lose the server.
+RECONNECTING = ('reconnect', 'redis-outage', 'rolling-restart')
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """One client's part of the run's Config (loadtest/config.py holds the
@@ -22,17 +26,19 @@ class ClientConfig:
     reconnect: bool
     reconnect_delay: float
     reconnect_delay_max: float
+    recover: bool                 # reconnect with {pid, offset} (recovering.py)
     reconnect_attempts: int = 60
 
     @classmethod
     def of(cls, cfg, **changes) -> 'ClientConfig':
-        """From a loadtest Config; reconnects in the reconnect scenario."""
+        """From a loadtest Config; reconnects in the scenarios that take
+        instances or Redis away."""
         made = cls(url=cfg.url, path=cfg.path, origin=cfg.origin,
                    transport=cfg.transport, offer_deflate=cfg.offers_deflate,
                    connect_timeout=cfg.connect_timeout,
-                   reconnect=cfg.scenario == 'reconnect',
+                   reconnect=cfg.scenario in RECONNECTING,
                    reconnect_delay=cfg.reconnect_delay,
-                   reconnect_delay_max=cfg.reconnect_delay_max)
+                   reconnect_delay_max=cfg.reconnect_delay_max, recover=cfg.recover)
         return dataclasses.replace(made, **changes) if changes else made
 
     def endpoint(self, transport: str, sid: Optional[str] = None) -> str:

@@ -27,6 +27,7 @@ def summary_rows(result: dict) -> List[tuple]:
              f"{_fmt(result['transport']['got'])}")]
     rows += connect_rows(result) + selftest_rows(result.get('selftest'))
     rows += delivery_rows(result.get('delivery')) + reconnect_rows(result)
+    rows += recovery_rows(result)
     rows += slow_consumer_rows(result.get('slow_consumer')) + ramp_rows(result.get('ramp'))
     rows += cpu_rows(result)
     rows += [('PROBLEM', p) for p in result.get('problems', [])]
@@ -104,6 +105,34 @@ def reconnect_rows(result: dict) -> List[tuple]:
     if s:
         rows.append(('restored; new clients landed',
                      'restore failed' if 'error' in s else _fmt(s['probe_landed'])))
+    return rows
+
+
+def recovery_rows(result: dict) -> List[tuple]:
+    """Connection-state recovery and losses of reconnect, redis-outage and
+    rolling-restart."""
+    rows = []
+    o = result.get('redis_outage')
+    if o:
+        rows += [('redis stopped', f"{o['outage_s']}s at {o['stop_at_s']}s via {o['controller']}"),
+                 ('cross-instance max latency / resumed after Redis',
+                  f"{_fmt(o['cross_latency_max_s'])}s / {_fmt(o['resumed_after_redis_s'])}s")]
+    g = result.get('rolling_restart')
+    if g:
+        rows += [('rolling restart', f"{g['took_s']}s: " + '; '.join(g['steps']))]
+    for r in (result.get('reconnect'), o, g):
+        if r and 'recovered_sessions' in r:
+            rows += [('lost connection / back and receiving',
+                      f"{r['lost_connection']} / {r['back_and_receiving']}"),
+                     ('recovered sessions / new sessions / replayed',
+                      f"{r['recovered_sessions']} / {r['new_sessions']} / {r['replayed']}"),
+                     ('missed (all clients) / duplicated',
+                      f"{r['missed_total_affected'] + r['missed_total_unaffected']}"
+                      f" / {r['duplicates']}")]
+            if r is not result.get('reconnect'):
+                t = r['time_to_back_and_receiving_ms']
+                rows.append(('back+receiving ms p50/p99/max',
+                             '/'.join(_fmt(t[p]) for p in ('p50', 'p99', 'max'))))
     return rows
 
 
@@ -197,7 +226,8 @@ def plot(result: dict, stem: Path) -> List[Path]:
         ax.set_title(_title(result, 'broadcast latency CDF'))
         out.append(_save(plt, fig, ax, stem, '-latency-cdf.png'))
     tl = result.get('timeline')
-    if tl and tl.get('t') and result['scenario'] == 'reconnect':
+    if tl and tl.get('t') and result['scenario'] in ('reconnect', 'redis-outage',
+                                                     'rolling-restart'):
         fig, ax = plt.subplots(figsize=(7, 4))
         styles = ['-', '--', '-.', ':']
         for k, (inst, series) in enumerate(tl['instances'].items()):

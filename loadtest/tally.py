@@ -56,7 +56,9 @@ def tally(clients: List[Client], receiver: Receiver, senders: dict,
             lost.append({'start_instance': state.start_instance, 'lost': state.t_lost,
                          'reason': state.lost_reason, 'back': state.t_back,
                          'receiving': state.t_recv_again,
-                         'new_instance': state.new_instance, 'missed': missed})
+                         'new_instance': state.new_instance, 'missed': missed,
+                         'recovered': c.recovery.recoveries,
+                         'new_sessions': c.recovery.new_sessions})
         else:
             missed_unaffected += missed
     return {'expected': expected, 'received': received, 'members': members,
@@ -70,4 +72,7 @@ def tally(clients: List[Client], receiver: Receiver, senders: dict,
             'lost_clients': lost if include_clients else len(lost),
             'missed_unaffected': missed_unaffected,
             'reconnect_failures': dict(receiver.reconnect_failures),
+            'recovered_sessions': sum(c.recovery.recoveries for c in clients),
+            'new_sessions': sum(c.recovery.new_sessions for c in clients),
+            'replayed': sum(c.recovery.replayed for c in clients),
             'timeline': timeline}

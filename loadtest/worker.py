@@ -37,6 +37,9 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+# Scenarios whose clients reconnect (and recover) when they lose the server.
+
+
 class Worker:
     def __init__(self, index: int, cfg: Config, conn, progress):
         self.index, self.cfg, self.conn, self.progress = index, cfg, conn, progress
@@ -57,7 +60,8 @@ class Worker:
 
     def _rejoin(self, client: Client):
         self.progress[self.sampler.base + P_RECONNECTED] += 1
-        self._spawn(self._join(client))
+        if not client.recovery.recovered:  # a recovered session kept its rooms
+            self._spawn(self._join(client))
 
     async def main(self):
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)

@@ -2,7 +2,9 @@
 
 up/down/ps start, stop and show the whole cluster (make local, local-down,
 local-ps); stop/start NAME stop one instance with SIGTERM and bring it back
-(make local-stop / local-start INSTANCE=app2), to watch failover.
+(make local-stop / local-start INSTANCE=app2), to watch failover, or stop
+and start Redis (INSTANCE=redis), to watch an outage; rolling-restart
+restarts every instance, one at a time (make rolling-restart).
 """
 import argparse
 import sys
@@ -35,6 +37,14 @@ def up(local: LocalCluster, page: bool):
 
 
 def stop_or_start(local: LocalCluster, command: str, name: str):
+    if name == 'redis':  # an outage: the instances keep their clients
+        if command == 'stop':
+            local.processes.send_signal('redis')
+            print('redis stopped; emits wait in each instance\'s outbox')
+        else:
+            local.start_redis()
+            print('redis started; the outboxes are written to the stream')
+        return
     if name not in local.app_ports:
         raise ClusterError(f'INSTANCE={name!r} is not one of '
                            f'{", ".join(local.app_ports)}.')
@@ -49,8 +59,9 @@ def stop_or_start(local: LocalCluster, command: str, name: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='python -m native',
                                      description=__doc__)
-    parser.add_argument('command', choices=('up', 'down', 'ps', 'stop', 'start'))
-    parser.add_argument('instance', nargs='?', help='with stop/start: app1..appN')
+    parser.add_argument('command', choices=('up', 'down', 'ps', 'stop', 'start',
+                                            'rolling-restart'))
+    parser.add_argument('instance', nargs='?', help='with stop/start: app1..appN or redis')
     args = parser.parse_args(argv)
     try:
         # The demo page is served once `make page-deps` installed its client.
@@ -62,6 +73,11 @@ def main(argv=None) -> int:
             up(local, page)
         elif args.command in ('stop', 'start'):
             stop_or_start(local, args.command, args.instance)
+        elif args.command == 'rolling-restart':
+            from control.native import NativeController
+            from control.rolling import rolling_restart
+            rolling_restart(NativeController(local), local.url)
+            print('rolling restart done: every instance restarted, one at a time')
         elif args.command == 'down':
             local.stop()
             print('native cluster stopped')

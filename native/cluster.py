@@ -174,11 +174,20 @@ class LocalCluster:
 
     def _start_redis(self):
         port = self.settings.redis_port
+        # The stream and the recoverable sessions live here: an append-only
+        # file keeps them across a restart of Redis (native/redis.py). A Redis
+        # that comes back empty anyway is detected by the instances
+        # (app/streams.py, the epoch), whose clients then get new sessions.
         conf = kit_redis.write_config(self.run_dir, port)
         secret = kit_redis.password(self.run_dir)
         self.processes.spawn('redis', [self.redis_bin, str(conf)])
         self._wait('redis', lambda: kit_redis.answers(port, secret),
                    INFRA_START_WAIT)
+
+    def start_redis(self):
+        """Start Redis again after a stop (make local-start INSTANCE=redis)."""
+        if not self.processes.is_running('redis'):
+            self._start_redis()
 
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'

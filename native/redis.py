@@ -34,11 +34,13 @@ def url(run_dir: Path, port: int) -> str:
 
 
 def write_config(run_dir: Path, port: int) -> Path:
-    """redis.conf for the native cluster: loopback, password, no disk."""
+    """redis.conf for the native cluster: loopback, password, and an
+    append-only file (fsync every second) for the stream and the sessions."""
     conf = Path(run_dir) / 'redis.conf'
     text = '\n'.join((
         f'port {port}', 'bind 127.0.0.1', 'protected-mode yes',
-        f'requirepass {password(run_dir)}', 'save ""', 'appendonly no',
+        f'requirepass {password(run_dir)}', 'save ""', 'appendonly yes',
+        'appendfsync everysec',
         f'dir {run_dir}',
         f'client-output-buffer-limit pubsub {PUBSUB_OUTPUT_BUFFER}', ''))
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

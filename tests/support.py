@@ -239,9 +239,17 @@ class Client:
         self.messages: queue.Queue = queue.Queue()
         self.welcome: Optional[dict] = None
         self.sio.on('welcome', self._on_welcome)
-        self.sio.on('message', self.messages.put)
+        self.offsets: List[str] = []
+        self.sio.on('message', self._on_message)
         self.url, self.origin, self.path = url, origin, path
         self.transports = list(transports)
+
+    def _on_message(self, data, offset=None):
+        # Broadcasts carry their stream offset last (connection-state
+        # recovery, README "The demo contract").
+        if offset is not None:
+            self.offsets.append(offset)
+        self.messages.put(data)
 
     def _on_welcome(self, data):
         self.welcome = data

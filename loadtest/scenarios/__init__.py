@@ -2,6 +2,7 @@
 import importlib
 
 MODULES = {'broadcast': 'broadcast', 'reconnect': 'reconnect', 'ramp': 'ramp',
+           'redis-outage': 'redis_outage', 'rolling-restart': 'rolling_restart',
            'slow-consumer': 'slow_consumer', 'selftest': 'selftest'}
 
 

@@ -1,7 +1,7 @@
 """The WebSocket data plane (app/engine.py, app/connection.py, app/fanout.py)
 against real instances: the compression policy, frames compressed once above
 the threshold, the real socket.io-client, the slow-consumer cap, coalescing,
-and every emit form python-socketio's Redis manager carries across instances.
+and every emit form the kit's Redis Streams manager carries across instances.
 """
 import json
 import shutil
@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-import socketio
 
+from app.streams import StreamsManager
 from tests.support import (
     ALLOWED_ORIGIN,
     BROWSER_OFFER,
@@ -156,7 +156,7 @@ def test_slow_consumer_is_cut_off_and_the_others_get_everything(plane):
 # -- coalescing ----------------------------------------------------------------------
 @pytest.mark.only_target('local')
 def test_frames_of_one_tick_leave_in_one_send(plane):
-    """20 broadcasts that arrive from Redis together reach a member in one
+    """20 broadcasts that arrive from the Redis stream together reach a member in one
     send() (counted by strace on the worker), not 20."""
     if shutil.which('strace') is None:
         pytest.skip('needs strace (apt-get install strace)')
@@ -173,11 +173,11 @@ def test_frames_of_one_tick_leave_in_one_send(plane):
         time.sleep(1.0)  # strace attached
         pipe = redis.Redis.from_url(plane.redis_url).pipeline(transaction=True)
         for seq in range(20):
-            pipe.publish('socketio', json.dumps({
+            pipe.xadd('socketio:stream', {'m': json.dumps({
                 'method': 'emit', 'event': 'message', 'namespace': '/',
                 'data': [{'room': 'tick', 'data': seq}], 'binary': False,
                 'room': 'tick', 'skip_sid': None, 'callback': None,
-                'host_id': 'tests'}))
+                'host_id': 'tests'})})
         pipe.execute()
         got = [msg['data'] for _, msg in member.messages(20)]
         assert got == list(range(20))
@@ -195,8 +195,8 @@ def test_frames_of_one_tick_leave_in_one_send(plane):
 # -- every emit form, across instances ----------------------------------------------
 @pytest.mark.only_target('local')
 def test_every_emit_form_crosses_instances(plane):
-    """What a backend can emit through the Redis manager reaches the right
-    members on every instance, exactly once."""
+    """What a backend can emit through the kit's Redis Streams manager reaches
+    the right members on every instance, exactly once."""
     members = []
     try:
         while {m.instance for m in members} != {'app1', 'app2'} or len(members) < 4:
@@ -204,7 +204,9 @@ def test_every_emit_form_crosses_instances(plane):
             members.append(Client(plane.url).connect())
         for m in members:
             assert m.call('join', {'room': 'forms'})['ok']
-        emitter = socketio.RedisManager(plane.redis_url, write_only=True)
+        # The kit's emitter API for backend processes (app/streams.py): the
+        # same stream the instances read, no Socket.IO server needed.
+        emitter = StreamsManager(plane.redis_url, write_only=True)
         first, second = members[0], members[1]
 
         emitter.emit('message', {'form': 'room'}, room='forms')
@@ -223,11 +225,8 @@ def test_every_emit_form_crosses_instances(plane):
         emitter.emit('message', {'form': 'after-close'}, room='forms')
         assert all(m.drain(1, timeout=1) == [] for m in members)
 
-        # What the manager publishes to disconnect a sid on another instance
-        # (a write-only manager cannot: it has no server to handle it here).
-        redis.Redis.from_url(plane.redis_url).publish('socketio', json.dumps({
-            'method': 'disconnect', 'sid': second.sio.get_sid(),
-            'namespace': '/', 'host_id': 'tests'}))
+        # Disconnecting a sid on another instance, through the stream.
+        emitter.disconnect(second.sio.get_sid())
         deadline = time.monotonic() + 5
         while second.sio.connected and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -1,0 +1,88 @@
+"""Zero message loss, the parts that need no network: the outbox's limits,
+stream offsets, which stream entries a recovering session is owed, the new
+settings, and the load test's side of the recovery protocol."""
+import pytest
+
+from app import replay
+from app.config import ConfigError, load_settings
+from app.outbox import Outbox
+from loadtest.recovering import SessionRecovery
+
+
+def test_outbox_drops_the_oldest_past_its_size_and_counts_them():
+    box = Outbox(max_messages=3, max_age=60)
+    for i in range(5):
+        box.put(f'm{i}')
+    last, batch = box.peek(10)
+    assert batch == ['m2', 'm3', 'm4']
+    assert box.stats['outbox_dropped'] == 2
+    box.put('m5')                     # arrives while the batch is being written
+    box.done(last)
+    assert box.peek(10)[1] == ['m5']  # only what was written left the outbox
+
+
+def test_outbox_expires_entries_older_than_its_age(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr('app.outbox.time.monotonic', lambda: now[0])
+    box = Outbox(max_messages=100, max_age=10)
+    box.put('old')
+    now[0] += 11
+    box.put('new')
+    assert box.peek(10)[1] == ['new']
+    assert box.stats['outbox_dropped'] == 1
+
+
+def test_offsets_compare_as_stream_ids_not_strings():
+    assert replay.parse_offset('1700000000000-12') == (1700000000000, 12)
+    assert replay.after('5-10', '5-9')          # '5-10' < '5-9' as strings
+    for bad in (None, '', 'abc', '1-', '-1', '1-2-3', 'x' * 50, 12):
+        assert replay.parse_offset(bad) is None
+
+
+@pytest.mark.parametrize('msg, owed', [
+    ({'room': 'lobby'}, True),
+    ({'room': 'other'}, False),
+    ({'room': None}, True),                           # the whole namespace
+    ({'room': ['other', 'lobby']}, True),
+    ({'room': 'app1.sid'}, True),                     # to= this sid
+    ({'room': 'lobby', 'skip_sid': 'app1.sid'}, False),
+    ({'room': 'lobby', 'skip_sid': ['x', 'app1.sid']}, False),
+    ({'room': 'lobby', 'namespace': '/chat'}, False),
+    ({'room': 'lobby', 'callback': ['r', '/', 1]}, False),  # acks are not replayed
+    ({'room': 'lobby', 'method': 'close_room'}, False),
+])
+def test_which_entries_a_recovering_session_is_owed(msg, owed):
+    entry = {'method': 'emit', 'namespace': '/', 'callback': None, **msg}
+    assert replay.addressed(entry, '/', 'app1.sid', {'lobby', 'app1.sid'}) is owed
+
+
+def test_binary_arguments_survive_the_stream():
+    data, binary = replay.message_data([{'a': 1}, b'\x00\xff'])
+    assert binary
+    assert replay.event_args({'data': data, 'binary': True}) == [{'a': 1}, b'\x00\xff']
+
+
+def test_recovery_settings():
+    base = {'INSTANCE_NAME': 'app1'}
+    s = load_settings(base)
+    assert (s.recovery_window, s.stream_max_age, s.stream_maxlen) == (120, 600, 100_000)
+    assert load_settings({**base, 'RECOVERY_WINDOW': '0'}).recovery_window == 0
+    with pytest.raises(ConfigError, match='STREAM_MAX_AGE=100 .*at least RECOVERY_WINDOW'):
+        load_settings({**base, 'RECOVERY_WINDOW': '300', 'STREAM_MAX_AGE': '100'})
+    with pytest.raises(ConfigError, match='OUTBOX_MAX_MESSAGES'):
+        load_settings({**base, 'OUTBOX_MAX_MESSAGES': '0'})
+
+
+def test_load_test_client_recovers_like_socket_io_client():
+    session = SessionRecovery()
+    assert session.payload() is None                    # first connect: no session
+    session.on_connect({'sid': 's1', 'pid': 'P1'}, reconnect=False)
+    session.on_broadcast(b'42["message",{"room":"r"},"1700-3"]')
+    assert session.payload() == {'pid': 'P1', 'offset': '1700-3'}
+    session.on_connect({'sid': 's1', 'pid': 'P1'}, reconnect=True)
+    assert session.recovered and session.replaying
+    session.on_broadcast(b'42["message",{"room":"r"},"1700-4"]')
+    assert session.replayed == 1 and session.recoveries == 1
+    session.on_connect({'sid': 's2', 'pid': 'P2'}, reconnect=True)
+    assert not session.recovered and session.new_sessions == 1
+    assert SessionRecovery(enabled=False).payload() is None
