@@ -65,8 +65,8 @@ def test_binary_arguments_survive_the_stream():
 def test_recovery_settings():
     base = {'INSTANCE_NAME': 'app1'}
     s = load_settings(base)
-    assert (s.recovery_window, s.stream_max_age, s.stream_maxlen) == (120, 600, 100_000)
-    assert load_settings({**base, 'RECOVERY_WINDOW': '0'}).recovery_window == 0
+    assert (s.streams.recovery_window, s.streams.max_age, s.streams.maxlen) == (120, 600, 100_000)
+    assert load_settings({**base, "RECOVERY_WINDOW": "0"}).streams.recovery_window == 0
     with pytest.raises(ConfigError, match='STREAM_MAX_AGE=100 .*at least RECOVERY_WINDOW'):
         load_settings({**base, 'RECOVERY_WINDOW': '300', 'STREAM_MAX_AGE': '100'})
     with pytest.raises(ConfigError, match='OUTBOX_MAX_MESSAGES'):
