@@ -60,6 +60,9 @@ class Sender(threading.Thread):
     def __init__(self, url: str, name: str, room: str, rate: float):
         super().__init__(daemon=True)
         self.client = Client(url).connect()
+        # A client may broadcast only into a room it joined (app/guard.py).
+        ack = self.client.call('join', {'room': room})
+        assert ack['ok'], ack
         self.name, self.room, self.interval = name, room, 1.0 / rate
         self.sent = 0
         self.stop_at = None
