@@ -34,8 +34,7 @@ keepalive = 75
 loglevel = _settings.log_level
 accesslog = None
 errorlog = '-'
-if _settings.observability.log_format == 'json':
-    logger_class = logs.gunicorn_logger_class('json')
+logger_class = logs.gunicorn_logger_class(_settings.observability.log_format)
 proc_name = f'socketio-{_settings.instance_name}'
 # gunicorn 25 opens a control socket at one fixed per-user path by default;
 # several instances on one host would fight over it.

@@ -133,8 +133,17 @@ class RedisWatch:
             sleep(self.interval)
 
 
+class WithoutEventletNotice(logging.Filter):
+    """gunicorn 25 warns at every start that its eventlet worker is deprecated;
+    the README says it once (WORKER_CLASS=gevent is the way off eventlet)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith('The eventlet worker is DEPRECATED')
+
+
 def gunicorn_logger_class(log_format: str):
-    """gunicorn's Logger with the kit's formatter on its error log (json)."""
+    """gunicorn's Logger without the eventlet notice, and with the kit's
+    formatter on its error log when LOG_FORMAT=json."""
     from gunicorn.glogging import Logger
 
     class GunicornLogger(Logger):
@@ -142,6 +151,8 @@ def gunicorn_logger_class(log_format: str):
             super().setup(cfg)
             instance = cfg.proc_name.removeprefix('socketio-')
             for handler in self.error_log.handlers:
-                handler.setFormatter(formatter(log_format, instance))
-                handler.addFilter(InstanceField(instance))
+                handler.addFilter(WithoutEventletNotice())
+                if log_format == 'json':
+                    handler.setFormatter(formatter(log_format, instance))
+                    handler.addFilter(InstanceField(instance))
     return GunicornLogger

@@ -38,7 +38,8 @@ def events(kit, event):
 def test_start_is_json_without_the_eventlet_banner(kit):
     recs = records(kit)
     assert any(r['logger'] == 'gunicorn.error' for r in recs)
-    assert not [r for r in recs if 'Eventlet is deprecated' in r['message']]
+    assert not [r for r in recs if 'Eventlet is deprecated' in r['message']
+                or 'eventlet worker is DEPRECATED' in r['message']]
 
 
 def test_refused_origin_is_one_line(kit):
