@@ -9,6 +9,8 @@ import time
 from collections import Counter, deque
 from itertools import islice
 
+from app.logs import fields
+
 log = logging.getLogger('app.outbox')
 
 
@@ -38,7 +40,8 @@ class Outbox:
         self.stats['outbox_dropped'] += count
         log.warning('outbox over %s: dropped the %d oldest messages '
                     '(%d dropped so far)', limit, count,
-                    self.stats['outbox_dropped'])
+                    self.stats['outbox_dropped'],
+                    extra=fields(event='outbox_overflow', reason=limit))
 
     def peek(self, count: int):
         """(last seq, raws): up to count of the oldest messages, after

@@ -23,6 +23,7 @@ import redis
 from socketio import packet
 
 from app import replay
+from app.logs import fields
 from app.replay import after, event_args, parse_offset
 from app.sessions import ALIVE_EVERY, ALIVE_TTL_MS, Session, SessionStore
 from app.streams import StreamsManager
@@ -104,7 +105,8 @@ class Recovery:
         # stream trimmed or emptied); unknown: anything else.
         expired = why.startswith(('unknown pid', 'Redis was emptied', 'past the'))
         self._metrics.recovery('expired' if expired else 'unknown')
-        log.info('recovery refused (%s): the client gets a new session', why)
+        log.info('recovery refused (%s): the client gets a new session', why,
+                 extra=fields(event='recovery_refused', reason=why))
 
     def _restore(self, pid, offset, namespace):
         if not isinstance(pid, str) or not 8 <= len(pid) <= 64:
@@ -193,7 +195,8 @@ class Recovery:
         self._metrics.recovery('recovered')
         self.stats['replayed'] += len(missed)
         log.info('recovered %s: %d rooms, %d missed events replayed', sid,
-                 len(restored['rooms']), len(missed))
+                 len(restored['rooms']), len(missed),
+                 extra=fields(sid=sid, event='recovered'))
 
     def _unfloor(self, sid, position, after_s=3.0):
         self.server.sleep(after_s)
