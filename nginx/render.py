@@ -239,7 +239,7 @@ def _render_balancer(args, paths: Paths) -> str:
                            args.pool or '', args.app_port, args.resolver_valid)
     cluster = load_cluster()
     return render(instances, cluster, args.listen or str(cluster.http_port),
-                  paths, args.page_listen, args.page_root, routing)
+                  paths, args.page_listen, args.page_root, routing=routing)
 
 
 if __name__ == '__main__':
