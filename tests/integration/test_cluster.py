@@ -132,6 +132,9 @@ def test_broadcast_reaches_polling_clients_too(cluster):
 
 
 # -- stickiness ---------------------------------------------------------------------
+SPREAD_LIMIT = {'native': 1.5, 'docker': 1.5, 'swarm': 1.9}
+
+
 def sticky_sessions(cluster) -> int:
     return STICKY_SESSIONS if cluster.full else STICKY_SMOKE
 
@@ -140,7 +143,10 @@ def check_spread(cluster, counts, what):
     print(f'{what} spread over {len(cluster.instances)} instances: {counts}')
     assert set(counts) == set(cluster.instances), counts
     if cluster.full:  # a smoke subset is too small to judge the balance
-        assert ratio(counts, cluster.instances) <= 1.5, counts
+        # least_conn (native, compose) keeps 300 sessions within 1.5; Swarm's
+        # DNS pool spreads them at random (about 100 +/- 8 each), so 1.5 is
+        # only 2.5 standard deviations away there: allow 4.
+        assert ratio(counts, cluster.instances) <= SPREAD_LIMIT[cluster.kind], counts
 
 
 def test_polling_sessions_stick_and_spread(cluster):
