@@ -109,11 +109,17 @@ def running_target(url, kill_via, project):
                            f'reached via {ctl.kind}')
 
 
+# What a full run writes; other committed results (bench/memory, profiles,
+# subdirectories) are not the bench's to remove.
+OWN_RESULTS = ('sweep-*', 'hold*', 'slow-consumer*', 'reconnect-*', 'summary.json')
+
+
 def remove_stale(results_dir: Path):
-    """A full run replaces the whole record: no step of an earlier run survives."""
-    for old in results_dir.glob('*.*'):
-        if old.suffix in ('.json', '.png'):
-            old.unlink()
+    """A full run replaces its whole record: no step of an earlier run survives."""
+    for pattern in OWN_RESULTS:
+        for old in results_dir.glob(pattern):
+            if old.suffix in ('.json', '.png'):
+                old.unlink()
 
 
 def run_all(args, bench: Bench, only):
