@@ -12,7 +12,29 @@ def _is_instance(service: str) -> bool:
     return service.startswith('app') and service[3:].isdigit()
 
 
-class DockerController(Controller):
+class ContainerStats:
+    """Memory and CPU of the containers behind instances(), for controllers
+    with container(name): compose's and Swarm's."""
+
+    def rss(self, name: str) -> Optional[int]:
+        try:
+            stats = self.container(name).stats(stream=False)
+        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
+            return None
+        return container_rss(stats)
+
+    def cpu_seconds(self) -> Dict[str, float]:
+        out = {}
+        for name in self.instances():
+            try:
+                stats = self.container(name).stats(stream=False)
+                out[name] = stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
+            except Exception:  # noqa: BLE001,S112 - skip what cannot be read
+                continue
+        return out
+
+
+class DockerController(ContainerStats, Controller):
     """The containers of one compose project; instances are services app1..N."""
     kind = 'docker'
 
@@ -56,23 +78,6 @@ class DockerController(Controller):
 
     def log(self, name: str) -> str:
         return self.container(name).logs().decode(errors='replace')
-
-    def rss(self, name: str) -> Optional[int]:
-        try:
-            stats = self.container(name).stats(stream=False)
-        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
-            return None
-        return container_rss(stats)
-
-    def cpu_seconds(self) -> Dict[str, float]:
-        out = {}
-        for name in self.instances():
-            try:
-                stats = self.container(name).stats(stream=False)
-                out[name] = stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
-            except Exception:  # noqa: BLE001,S112 - skip what cannot be read
-                continue
-        return out
 
     def describe(self) -> dict:
         return {'kind': self.kind, 'project': self.project,

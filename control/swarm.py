@@ -13,7 +13,7 @@ import time
 from typing import Dict, List, Optional
 
 from control.base import Controller
-from control.docker import container_rss
+from control.docker import ContainerStats
 from native.cluster import http_get
 from nginx.routing import DNS_VALID
 
@@ -27,7 +27,7 @@ def _is_instance(name: str) -> bool:
     return name.startswith('app') and name[3:].isdigit()
 
 
-class SwarmController(Controller):
+class SwarmController(ContainerStats, Controller):
     """The services of one stack; instances are services app1..N."""
     kind = 'swarm'
 
@@ -109,22 +109,6 @@ class SwarmController(Controller):
     def log(self, name: str) -> str:
         return ''.join(c.logs().decode(errors='replace')
                        for c in self.containers(name, running_only=False))
-
-    def rss(self, name: str) -> Optional[int]:
-        try:
-            return container_rss(self.container(name).stats(stream=False))
-        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
-            return None
-
-    def cpu_seconds(self) -> Dict[str, float]:
-        out = {}
-        for name in self.instances():
-            try:
-                stats = self.container(name).stats(stream=False)
-                out[name] = stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
-            except Exception:  # noqa: BLE001,S112 - skip what cannot be read
-                continue
-        return out
 
     def leftovers(self) -> Dict[str, list]:
         """What of the stack exists: services, containers, networks, configs,
