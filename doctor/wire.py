@@ -144,6 +144,21 @@ def _masked(data: bytes, mask: bytes) -> bytes:
         len(data), 'big')
 
 
+def client_frame(payload: bytes, first: int = 0x81, mask: bytes = b'') -> bytes:
+    """One masked client frame; `first` is its first byte (FIN, RSV, opcode).
+    The mask is random unless given (a zero mask is cheap and still valid)."""
+    mask = mask or os.urandom(4)
+    length = len(payload)
+    if length < 126:
+        header = bytes([first, 0x80 | length])
+    elif length < 65536:
+        header = bytes([first, 0x80 | 126]) + struct.pack('!H', length)
+    else:
+        header = bytes([first, 0x80 | 127]) + struct.pack('!Q', length)
+    masked = payload if mask == b'\0\0\0\0' else _masked(payload, mask)
+    return header + mask + masked
+
+
 class WebSocket:
     """Just enough RFC 6455 to talk Engine.IO: text frames, ping, close, and
     permessage-deflate frames from a server that negotiated it."""
@@ -174,16 +189,7 @@ class WebSocket:
             payload = (deflater.compress(payload)
                        + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
             first |= 0x40
-        header = bytes([first])
-        length = len(payload)
-        if length < 126:
-            header += bytes([0x80 | length])
-        elif length < 65536:
-            header += bytes([0x80 | 126]) + struct.pack('!H', length)
-        else:
-            header += bytes([0x80 | 127]) + struct.pack('!Q', length)
-        mask = os.urandom(4)
-        self.sock.sendall(header + mask + _masked(payload, mask))
+        self.sock.sendall(client_frame(payload, first))
 
     def frame(self, timeout: float) -> Tuple[bool, int, bytes]:
         """The next frame: (compressed, opcode, payload inflated if need be)."""

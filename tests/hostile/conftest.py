@@ -9,12 +9,12 @@ and each worker's memory stayed within a bound of its baseline.
 """
 import dataclasses
 import os
-import struct
 from typing import Dict
 
 import psutil
 import pytest
 
+from doctor.wire import client_frame
 from tests.support import (
     ALLOWED_ORIGIN,
     Client,
@@ -31,15 +31,7 @@ RSS_BOUND = 48 * 2 ** 20
 
 def frame(payload: bytes, opcode: int = 1, fin: bool = True) -> bytes:
     """One masked client frame (the mask is zero: cheap, and still valid)."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    size = len(payload)
-    if size < 126:
-        head += bytes([0x80 | size])
-    elif size < 65536:
-        head += bytes([0x80 | 126]) + struct.pack('!H', size)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack('!Q', size)
-    return head + b'\0\0\0\0' + payload
+    return client_frame(payload, (0x80 if fin else 0) | opcode, mask=b'\0\0\0\0')
 
 
 @dataclasses.dataclass
