@@ -49,18 +49,16 @@ class FanoutManager(socketio.Manager):
         if offset is not None:  # the stream offset, last (app/recovery.py)
             args.append(offset)
             data = tuple(args)
-        if callback is not None or namespace not in self.rooms:
+        encoded = None
+        if callback is None and namespace in self.rooms:
+            encoded = self.server.packet_class(
+                packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        if encoded is None or isinstance(encoded, list):
+            # Acks (an id per member) and binary attachments: python-socketio's path.
             self.metrics.events_sent(event, sum(
                 1 for _ in self.get_participants(namespace, room)))
             return super().emit(event, data, namespace, room=room,
                                 skip_sid=skip_sid, callback=callback, **kwargs)
-        encoded = self.server.packet_class(
-            packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        if isinstance(encoded, list):  # binary attachments
-            self.metrics.events_sent(event, sum(
-                1 for _ in self.get_participants(namespace, room)))
-            return super().emit(event, data, namespace, room=room,
-                                skip_sid=skip_sid, **kwargs)
         eio_pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
         out = Outgoing(eio_pkt.encode(), self.compression_threshold)
         plain = out.frame_for(0)
