@@ -133,7 +133,9 @@ images-offline: ## Build base, python, nginx and redis images and a wheelhouse w
 
 ##@ Docker Swarm
 
-.PHONY: swarm-up swarm-down swarm-ps swarm-roll
+.PHONY: swarm-up swarm-down swarm-ps swarm-roll swarm-token
+# Tokens for the stack, signed with the secret its instances verify with.
+SWARM_MINT = JWT_SECRET_FILE="$$($(PY) compose/swarm.py --secret-path jwt_secret)" JWT_SECRET= $(PY) -m app.mint
 swarm-up: install ## Deploy the stack on this engine's swarm (inits a single-node one if none; SWARM_HTTP_PORT, SWARM_STACK)
 	@compose/swarm-up
 
@@ -145,6 +147,10 @@ swarm-ps: ## Show the stack's tasks
 
 swarm-roll: ## Rolling update: restart the instances one by one, each draining first (SWARM_APP_IMAGE=new image)
 	@compose/swarm-roll
+
+swarm-token: install ## Mint a token for the stack (it runs AUTH_MODE=jwt): TOKEN_SUB=, TOKEN_ROOMS='lobby,team-*' (default every room), TOKEN_ROLES=admin, TOKEN_TTL=
+	@$(SWARM_MINT) --sub "$(or $(TOKEN_SUB),someone)" --rooms "$(or $(TOKEN_ROOMS),*)" \
+		--roles "$(TOKEN_ROLES)" --ttl "$(or $(TOKEN_TTL),3600)"
 
 ##@ Kubernetes (manifests; no cluster runs here)
 
@@ -224,7 +230,7 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 test-observability: install page-deps ## PROFILE=observability in a compose project of its own: Prometheus targets and the clients gauge (skipped without a Docker engine unless REQUIRE_COMPOSE=1)
 	REQUIRE_COMPOSE=$(REQUIRE_COMPOSE) $(PY) -m pytest -q -s tests/observability $(PYTEST_ARGS)
 
-test-swarm: install ## Cluster tests against a Swarm stack of their own on a free port, then `docker stack rm` (skipped, in one line, without a Docker engine)
+test-swarm: install page-deps ## Cluster tests against a Swarm stack of their own on a free port, then `docker stack rm` (skipped, in one line, without a Docker engine)
 	@if ! docker info >/dev/null 2>&1; then \
 		if [ "$(REQUIRE_SWARM)" = 1 ]; then echo "test-swarm: no Docker engine answers, and REQUIRE_SWARM=1 forbids skipping." >&2; exit 1; fi; \
 		echo "test-swarm: skipped: no Docker engine answers (start dockerd to run it)."; exit 0; fi; \
@@ -232,6 +238,7 @@ test-swarm: install ## Cluster tests against a Swarm stack of their own on a fre
 	export SWARM_STACK=$(SWARM_TEST_STACK) SWARM_HTTP_PORT=$$port INSTANCES=3; \
 	status=0; compose/swarm-up || status=$$?; \
 	if [ $$status = 0 ]; then \
+		KIT_TEST_TOKEN=$$($(SWARM_MINT) --sub tests --ttl 7200) \
 		$(PY) -m pytest -q tests/integration tests/swarm --target swarm \
 			--swarm-url http://127.0.0.1:$$port --swarm-stack $(SWARM_TEST_STACK) $(PYTEST_ARGS) || status=$$?; \
 	else docker stack ps --no-trunc $(SWARM_TEST_STACK) || true; fi; \

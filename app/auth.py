@@ -96,14 +96,21 @@ class Authenticator:
         return isinstance(roles, list) and self.security.admin_role in roles
 
 
-def demo_token(security: Security, subject: str, rooms, roles=(),
-               ttl: int = 3600) -> str:
-    """A token for the demo page (DEMO_TOKENS=true only: anyone who can reach
-    the endpoint gets one, so it is not for production)."""
+def issue_token(security: Security, secret: str, subject: str, rooms,
+                roles=(), ttl: int = 3600) -> str:
+    """An HS256 token these instances accept: audience, issuer and the claim
+    names come from the same settings they verify with."""
     now = int(time.time())
     return jwt.encode({
         'sub': subject, 'aud': security.jwt_audience,
         'iss': security.jwt_issuer, 'iat': now, 'exp': now + ttl,
         security.jwt_rooms_claim: list(rooms),
         security.jwt_role_claim: list(roles),
-    }, security.demo_secret, algorithm='HS256')
+    }, secret, algorithm='HS256')
+
+
+def demo_token(security: Security, subject: str, rooms, roles=(),
+               ttl: int = 3600) -> str:
+    """A token for the demo page (DEMO_TOKENS=true only: anyone who can reach
+    the endpoint gets one, so it is not for production)."""
+    return issue_token(security, security.demo_secret, subject, rooms, roles, ttl)

@@ -189,7 +189,13 @@ def main(argv=None) -> int:
                         help='nodes labelled socketio-kit.slot=1..N to spread '
                              'the instances over (SWARM_NODES; 1: no constraint)')
     parser.add_argument('--out', type=Path, default=OUT)
+    parser.add_argument('--secret-path', metavar='NAME',
+                        help='print the file of the generated secret NAME '
+                             '(jwt_secret: what `make swarm-token` signs with) and exit')
     args = parser.parse_args(argv)
+    if args.secret_path:
+        print(args.out / 'secrets' / args.secret_path)
+        return 0
     try:
         text = sys.stdin.read() if args.model == '-' else Path(args.model).read_text()
         model = json.loads(text)

@@ -7,6 +7,7 @@ other clients hide (duplicate headers, the status of a refused upgrade).
 """
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -41,6 +42,14 @@ TEST_SETTINGS = {
     'SESSION_COOKIE': 'kit_session', 'NGINX_WORKER_CONNECTIONS': '20480',
 }
 
+# The token every test client sends with its CONNECT when the cluster under
+# test runs AUTH_MODE=jwt, as the Swarm stack does by default (`make
+# test-swarm` mints it with `make swarm-token`'s tool); unset for the
+# tokenless demo. Node scripts and the doctor get it too.
+TOKEN = os.environ.get('KIT_TEST_TOKEN') or None
+AUTH = {'token': TOKEN} if TOKEN else None
+CONNECT = '40' + (json.dumps(AUTH) if AUTH else '')
+
 
 def free_port() -> int:
     return free_ports(1)[0]
@@ -68,8 +77,8 @@ def run_doctor(url: str, *args: str, origin: str = ALLOWED_ORIGIN,
     """Run `python -m doctor --json`; (exit code, report, {check: result})."""
     proc = subprocess.run(
         [sys.executable, '-m', 'doctor', url, '--origin', origin, '--json',
-         *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        check=False)
+         *(['--token', TOKEN] if TOKEN else []), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
     assert proc.stdout, proc.stderr
     report = json.loads(proc.stdout)
     return proc.returncode, report, {r['check']: r for r in report['results']}
@@ -148,7 +157,7 @@ class PollingSession:
 
     def connect(self) -> str:
         """Socket.IO connect; returns the instance named in `welcome`."""
-        self.post('40')
+        self.post(CONNECT)
         packets = self.get()
         for _ in range(5):
             if any(p.startswith('42') for p in packets):
@@ -182,7 +191,7 @@ class WebSocketSession:
     def connect(self) -> str:
         """Socket.IO connect; returns the instance named in `welcome`."""
         assert self.ws.recv(self.timeout).startswith('0')
-        self.ws.send('40')
+        self.ws.send(CONNECT)
         for _ in range(10):
             message = self.ws.recv(self.timeout)
             if message.startswith('42'):
@@ -258,7 +267,7 @@ class Client:
     def connect(self, timeout: float = 10.0) -> 'Client':
         self.sio.connect(self.url, headers={'Origin': self.origin},
                          transports=self.transports, socketio_path=self.path,
-                         wait_timeout=timeout)
+                         wait_timeout=timeout, auth=AUTH)
         self.welcomes.get(timeout=timeout)
         return self
 

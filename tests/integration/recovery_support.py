@@ -69,6 +69,17 @@ class Sender(threading.Thread):
         self.errors: List[str] = []
         self.sent_at: List[float] = []
 
+    @classmethod
+    def away_from(cls, url: str, avoid: str, *args, **kwargs) -> 'Sender':
+        """A Sender through a balancer, on any instance but `avoid`
+        (bounded: 30 tries)."""
+        for _ in range(30):
+            sender = cls(url, *args, **kwargs)
+            if sender.client.instance != avoid:
+                return sender
+            sender.client.close()
+        raise AssertionError(f'30 connections through {url}, all on {avoid}')
+
     def run(self):
         next_at = time.monotonic()
         limit = time.monotonic() + 120          # bounded, whatever happens

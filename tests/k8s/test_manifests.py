@@ -175,3 +175,16 @@ def test_production_uses_an_external_redis_from_a_secret():
     ingress = find(docs, 'Ingress', 'socketio')
     backend = ingress['spec']['rules'][0]['http']['paths'][0]['backend']['service']
     assert backend['name'] == 'socketio'
+
+
+def test_production_requires_tokens_and_its_secret():
+    """The production overlay defaults to AUTH_MODE=jwt, and an instance
+    without the auth Secret does not start; dev keeps the tokenless demo."""
+    for name, mode, optional in (('production', 'jwt', False), ('dev', None, True)):
+        docs = build(OVERLAYS[name])
+        env = next(
+            d for d in docs if d['kind'] == 'ConfigMap'
+            and d['metadata']['name'].startswith('app-env'))['data']
+        assert env.get('AUTH_MODE') == mode, (name, env)
+        volumes = {v['name']: v for v in pod_spec(find(docs, 'StatefulSet', 'app'))['volumes']}
+        assert volumes['auth-secret']['secret'].get('optional', False) is optional, name

@@ -10,6 +10,8 @@
 //   report                -> per client: connects, recovered flags, seqs per sender
 //   exit
 // Usage: node recovery.mjs URL ORIGIN COUNT ROOM
+// With KIT_TEST_TOKEN set (a cluster on AUTH_MODE=jwt), every client sends it
+// as `auth: {token}`, next to its pid and offset.
 import { createRequire } from 'node:module';
 import readline from 'node:readline';
 
@@ -29,6 +31,7 @@ for (let i = 0; i < Number(count); i++) {
   const socket = io(url, {
     transports: ['websocket'], extraHeaders: { Origin: origin },
     reconnectionDelay: 500, reconnectionDelayMax: 1500, timeout: 5000,
+    ...(process.env.KIT_TEST_TOKEN ? { auth: { token: process.env.KIT_TEST_TOKEN } } : {}),
   });
   c.socket = socket;
   socket.on('connect', () => {

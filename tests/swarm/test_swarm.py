@@ -4,14 +4,24 @@ updates, `docker stack rm`.
 The stack is `make test-swarm`'s own (a free port, its own stack name); tasks
 are inspected and killed with the Docker SDK. The last test removes the stack.
 """
+import json
 import os
 import subprocess
 import time
 
+import jwt
 import pytest
 
 from tests.conftest import swarm_controller
-from tests.support import ROOT, broadcast_round, clients, new_room, run_doctor
+from tests.integration.recovery_support import NodeClients, Sender, accounting
+from tests.support import (
+    ROOT,
+    broadcast_round,
+    clients,
+    new_room,
+    run_doctor,
+    websocket_upgrade,
+)
 
 pytestmark = pytest.mark.only_target('swarm')
 
@@ -79,6 +89,23 @@ def test_instances_update_one_at_a_time_draining_first_and_hold_the_secret(swarm
     assert [c['File']['Name'] for c in nginx['Configs']] == ['/etc/nginx/nginx.conf']
 
 
+def test_the_stack_runs_jwt_by_default_and_refuses_a_client_without_token(swarm):
+    if (os.environ.get('AUTH_MODE') or 'jwt') != 'jwt':
+        pytest.skip(f"AUTH_MODE={os.environ['AUTH_MODE']} overrides the stack's default")
+    for name in swarm.instances():
+        assert 'AUTH_MODE=jwt' in _spec(swarm.service(name))['TaskTemplate']['ContainerSpec']['Env']
+    forged = jwt.encode({'sub': 'x', 'exp': int(time.time()) + 60}, 'not-the-secret-' * 3)
+    for auth, why in ((None, 'missing token'), ({'token': forged}, 'bad signature')):
+        resp, ws = websocket_upgrade(swarm.url)
+        assert ws is not None, resp.brief()
+        try:
+            assert ws.recv(5).startswith('0')
+            ws.send('40' + (json.dumps(auth) if auth else ''))
+            assert json.loads(ws.recv(5)[2:]) == {'message': f'unauthorized: {why}'}
+        finally:
+            ws.close()
+
+
 def test_redis_is_on_the_back_network_only(swarm):
     networks = _spec(swarm.service('redis'))['TaskTemplate']['Networks']
     names = {swarm.client.networks.get(n['Target']).name for n in networks}
@@ -98,28 +125,62 @@ def test_doctor_finds_no_fault_on_the_swarm_stack(swarm):
     assert {r['status'] for r in checks.values()} == {'PASS'}, checks
 
 
-def test_killed_task_is_rescheduled_and_its_clients_come_back(swarm):
-    victim = swarm.instances()[1]
-    old = swarm.container(victim)
-    old_address = _edge_address(old)
-    nginx = swarm.container('nginx')
-    with clients(swarm.url, 3 * len(swarm.instances()), [victim], reconnection=True) as cs:
-        on_victim = [c for c in cs if c.instance == victim]
-        assert on_victim
-        killed_at = time.monotonic()
-        old.kill()  # SIGKILL, through the SDK: no drain
-        back = []
-        for c in on_victim:
-            welcome = c.welcomes.get(timeout=max(0.1, 10 - (time.monotonic() - killed_at)))
-            assert welcome['instance'] != victim
-            back.append(welcome['received_at'] - killed_at)
-        new = swarm.wait_healthy(victim, 90, not_id=old.id)
-        rescheduled = time.monotonic() - killed_at
-        swarm.wait_routed(victim)
-        print(f'{len(on_victim)} clients of killed {victim} reconnected after '
-              f'{min(back):.2f}-{max(back):.2f}s; Swarm had a new healthy task '
-              f'after {rescheduled:.1f}s at {_edge_address(new)} (was {old_address})')
-        broadcast_round(cs, new_room(), count=3)
+def test_killed_task_is_rescheduled_and_its_clients_recover_everything(swarm):
+    """SIGKILL of a task under 20 msgs/s: its socket.io-clients (Node, with
+    connection-state recovery) come back on the other instances with
+    `recovered` true and every message exactly once, in order; Swarm starts
+    a new task, and nginx reaches it by name without a reload."""
+    room = new_room()
+    node = NodeClients(swarm.url, 12, room)
+    try:
+        state = node.wait_ready()
+        spread = {}
+        for c in state['clients']:
+            spread.setdefault(c['instance'], []).append(c['i'])
+        victim = max(spread, key=lambda name: len(spread[name]))
+        senders = [Sender.away_from(swarm.url, victim, f'snd-{k}', room, rate=10)
+                   for k in range(2)]
+        old = swarm.container(victim)
+        old_address = _edge_address(old)
+        nginx = swarm.container('nginx')
+        with clients(swarm.url, 3 * len(swarm.instances()), [victim],
+                     reconnection=True) as cs:
+            on_victim = [c for c in cs if c.instance == victim]
+            for sender in senders:
+                sender.start()
+            time.sleep(1)
+            killed_at = time.monotonic()
+            old.kill()  # SIGKILL, through the SDK: no drain
+            back = []
+            for c in on_victim:
+                welcome = c.welcomes.get(timeout=max(0.1, 10 - (time.monotonic() - killed_at)))
+                assert welcome['instance'] != victim
+                back.append(welcome['received_at'] - killed_at)
+            time.sleep(max(0.0, 4 - (time.monotonic() - killed_at)))
+            for sender in senders:
+                sender.finish()
+            assert not any(sender.errors for sender in senders), [s.errors for s in senders]
+            time.sleep(1.5)
+            report = node.ask('report')
+            new = swarm.wait_healthy(victim, 90, not_id=old.id)
+            rescheduled = time.monotonic() - killed_at
+            swarm.wait_routed(victim)
+            broadcast_round(cs, new_room(), count=3)
+        counts = accounting(report, {s.name: s.sent for s in senders})
+        moved = [c for c in report['clients'] if c['i'] in spread[victim]]
+        print(f'{len(on_victim)} python clients of killed {victim} reconnected after '
+              f'{min(back):.2f}-{max(back):.2f}s; {len(moved)} socket.io-clients '
+              f'recovered, {sum(s.sent for s in senders)} sent, {counts}; Swarm had a '
+              f'new healthy task after {rescheduled:.1f}s at {_edge_address(new)} '
+              f'(was {old_address})')
+        assert counts['missed'] == 0 and counts['duplicated'] == 0, counts
+        assert counts['out_of_order'] == 0, counts
+        for c in moved:
+            assert c['connected'], c
+            assert all(x['recovered'] for x in c['connects'][1:]), c['connects']
+            assert c['instances'][-1] != victim
+    finally:
+        node.close()
     assert new.id != old.id
     # nginx was neither restarted nor reloaded: it found the new task by name.
     assert swarm.container('nginx').id == nginx.id

@@ -184,3 +184,24 @@ def test_nginx_limits_and_tls_render(tmp_path):
         render([Instance('app1', '127.0.0.1:8001')],
                load_cluster({'TLS': 'on', 'TLS_CERT': str(tmp_path / 'no')}),
                '8080')
+
+
+def test_minted_tokens_are_what_the_instances_accept(tmp_path, monkeypatch, capsys):
+    """python -m app.mint signs with JWT_SECRET_FILE and the instances'
+    audience, issuer and claim names; without a secret it says so."""
+    from app import mint
+    secret = tmp_path / 'jwt_secret'
+    secret.write_text('s' * 40 + '\n')
+    monkeypatch.delenv('JWT_SECRET', raising=False)
+    monkeypatch.setenv('JWT_SECRET_FILE', str(secret))
+    monkeypatch.setenv('JWT_AUDIENCE', 'chat')
+    assert mint.main(['--sub', 'alice', '--rooms', 'lobby, team-*', '--roles', 'admin']) == 0
+    token = capsys.readouterr().out.strip()
+    verify = Authenticator(settings(auth_mode='jwt', jwt_secret='s' * 40,
+                                    jwt_audience='chat').security)
+    claims = verify.claims({'token': token})
+    assert claims['sub'] == 'alice' and verify.is_admin(claims)
+    assert verify.may_join(claims, 'team-red') and not verify.may_join(claims, 'other')
+    monkeypatch.delenv('JWT_SECRET_FILE')
+    assert mint.main([]) == 2
+    assert 'JWT_SECRET' in capsys.readouterr().err
