@@ -35,7 +35,7 @@ def _cookie_value(environ, name):
     return morsel.value if morsel else None
 
 
-def _address(environ):
+def client_address(environ):
     """The client's address: nginx's X-Real-IP, else the peer's."""
     return environ.get('HTTP_X_REAL_IP') or environ.get('REMOTE_ADDR') or '-'
 
@@ -62,7 +62,7 @@ class SessionBinding:
         session = self.sessions.get(sid[0])
         if session is not None:
             expected = session.get(ENVIRON_KEY)
-            given = (_address(environ) if self.by_address
+            given = (client_address(environ) if self.by_address
                      else _cookie_value(environ, self.name))
             if not expected or not given or not hmac.compare_digest(
                     expected.encode(), given.encode()):
@@ -72,7 +72,7 @@ class SessionBinding:
     def _binding_start(self, environ, start_response):
         """A handshake: its session keeps the secret the cookie carries."""
         if self.by_address:
-            environ[ENVIRON_KEY] = _address(environ)
+            environ[ENVIRON_KEY] = client_address(environ)
             return start_response
         secret = secrets.token_urlsafe(24)
         environ[ENVIRON_KEY] = secret

@@ -8,14 +8,16 @@
 - every malformed event gets an error ack `{"ok": false, "error": ...}`:
   a non-string or reserved event name, more than one argument, a payload that
   is not an object;
-- every packet goes through the client's token buckets on bytes and events
-  (app/limits.py): an excess event gets an error ack, other excess packets
+- every packet goes through the client's token buckets on bytes and events,
+  and its address's bytes bucket (app/limits.py): an excess event gets an
+  error ack, other excess packets
   (CONNECT, ACK, ...) are ignored; sustained abuse disconnects the client.
 """
 import logging
 
 from socketio import packet
 
+from app.binding import client_address
 from app.limits import client_state
 
 log = logging.getLogger('app.guard')
@@ -47,6 +49,7 @@ def event_error(data):
 class GuardedServer:
     """Mixin for socketio.Server; `security` is the instance's Security."""
     security = None
+    address_budgets = None  # app.limits.AddressBudgets, set with security
     refused = None  # counters by reason, for /admin stats
 
     def count(self, reason: str):
@@ -56,7 +59,11 @@ class GuardedServer:
 
     def kit_state(self, eio_sid):
         sock = self.eio.sockets.get(eio_sid)
-        return None if sock is None else client_state(sock, self.security)
+        if sock is None:
+            return None
+        budgets = self.address_budgets
+        return client_state(sock, self.security, budgets and (lambda: budgets.bucket(
+            client_address(self.environ.get(eio_sid) or {}))))
 
     def state_of(self, sid, namespace='/'):
         """The limits state of a connected Socket.IO sid, or None."""
@@ -82,7 +89,7 @@ class GuardedServer:
                 (isinstance(data, str) and data[:1] in BINARY):
             return self.drop(eio_sid, 'binary packet: the contract has no '
                                       'binary events')
-        state.bytes_ok = state.bytes.take(len(data))
+        state.bytes_ok = state.take_bytes(len(data))
         if data[:1] != str(packet.EVENT) and not (
                 state.bytes_ok and state.events.take()):
             # CONNECT, DISCONNECT, ACK: no ack to refuse them with; ignored,
@@ -102,8 +109,9 @@ class GuardedServer:
             return
         error = event_error(data)
         if not (state.bytes_ok and state.events.take()):  # malformed ones too
-            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events '
-                     'or RATE_BYTES_PER_SECOND bytes')
+            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events, '
+                     'RATE_BYTES_PER_SECOND bytes, or RATE_ADDRESS_BYTES_PER_SECOND '
+                     'bytes from this address')
             if not state.strikes.take():
                 return self.drop(eio_sid, 'rate limit: sustained abuse')
         elif error:

@@ -8,6 +8,7 @@ KitSocket), so it goes away with the session and costs nothing to clean up.
 import logging
 import pickle
 import time
+import weakref
 from typing import Callable, Optional, Set
 
 from app.config_security import Security
@@ -38,15 +39,47 @@ class TokenBucket:
         return False
 
 
-class ClientState:
-    """What the limits remember about one connected client."""
-    __slots__ = ('events', 'bytes', 'strikes', 'rooms', 'bytes_ok', 'claims')
+class SharedBucket(TokenBucket):
+    """A TokenBucket that every connection from one address holds."""
+    __slots__ = ('__weakref__',)
+
+
+class AddressBudgets:
+    """One bytes bucket per client address on this instance
+    (RATE_ADDRESS_BYTES_PER_SECOND, 0: off), shared by all the connections
+    from that address: eight connections from one address get one
+    address's bandwidth into the rooms, not eight clients' worth. An entry
+    lives as long as a connection from its address does (weak references),
+    so the table never outgrows the connections."""
 
     def __init__(self, security: Security):
+        self.rate = security.rate_address_bytes_per_second
+        # Burst: at least what one client may burst, so one full-size
+        # message from a lone client always fits.
+        self.burst = max(self.rate, security.rate_bytes_burst)
+        self.buckets = weakref.WeakValueDictionary()
+
+    def bucket(self, address: str) -> Optional[SharedBucket]:
+        if not self.rate:
+            return None
+        bucket = self.buckets.get(address)
+        if bucket is None:
+            bucket = self.buckets[address] = SharedBucket(self.rate, self.burst)
+        return bucket
+
+
+class ClientState:
+    """What the limits remember about one connected client."""
+    __slots__ = ('events', 'bytes', 'address_bytes', 'strikes', 'rooms',
+                 'bytes_ok', 'claims')
+
+    def __init__(self, security: Security,
+                 address_bytes: Optional[SharedBucket] = None):
         self.events = TokenBucket(security.rate_events_per_second,
                                   security.rate_events_burst)
         self.bytes = TokenBucket(security.rate_bytes_per_second,
                                  security.rate_bytes_burst)
+        self.address_bytes = address_bytes
         # Refused events drain this bucket; once it is empty the abuse is
         # sustained (about ten seconds of refusals) and the client is dropped.
         after = security.rate_disconnect_after
@@ -56,11 +89,19 @@ class ClientState:
         self.claims: Optional[dict] = None
 
 
-def client_state(sock, security: Security) -> ClientState:
-    """The state of the client behind an Engine.IO session, made on first use."""
+    def take_bytes(self, amount: int) -> bool:
+        """Whether `amount` bytes fit this client's and its address's budget."""
+        return self.bytes.take(amount) and (
+            self.address_bytes is None or self.address_bytes.take(amount))
+
+
+def client_state(sock, security: Security, address_bytes=None) -> ClientState:
+    """The state of the client behind an Engine.IO session, made on first use
+    (address_bytes: a callable giving its address's shared bucket)."""
     state = getattr(sock, 'kit_state', None)
     if state is None:
-        state = sock.kit_state = ClientState(security)
+        state = sock.kit_state = ClientState(
+            security, address_bytes() if address_bytes else None)
     return state
 
 

@@ -24,7 +24,7 @@ from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
 from app.greenio import Green
 from app.guard import GuardedServer
-from app.limits import MessageTooLarge
+from app.limits import AddressBudgets, MessageTooLarge
 from app.logs import fields
 from app.metrics import NULL_METRICS
 
@@ -44,6 +44,7 @@ class InstanceServer(GuardedServer, socketio.Server):
                  **kwargs):
         super().__init__(**kwargs)
         self.security = security
+        self.address_budgets = AddressBudgets(security) if security else None
         self.eio.use(instance_name, plane)
 
     def _engineio_server_class(self):

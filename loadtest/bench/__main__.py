@@ -85,9 +85,10 @@ def native_target(args, worker_class: str):
     cluster = LocalCluster.on_free_ports(run_dir, args.instances, {
         'CORS_ALLOWED_ORIGINS': 'http://localhost:8081,http://127.0.0.1:8081',
         'WORKER_CLASS': worker_class, 'LOG_LEVEL': 'warning',
-        # The generator is one address: nginx's per-address limits (sized for
+        # The generator is one address: the per-address limits (sized for
         # an office behind one NAT) would refuse the 10,000-client hold.
-        'NGINX_CONNECTIONS_PER_ADDRESS': '0', 'NGINX_HANDSHAKES_PER_SECOND': '0'})
+        'NGINX_CONNECTIONS_PER_ADDRESS': '0', 'NGINX_HANDSHAKES_PER_SECOND': '0',
+        'RATE_ADDRESS_BYTES_PER_SECOND': '0'})
     cluster.stop()  # what a crashed earlier bench left running, by its PID files
     cluster.start()
     try:

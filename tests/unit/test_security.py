@@ -12,7 +12,7 @@ from app import strictjson
 from app.auth import Authenticator, Unauthorized, is_sid_like
 from app.config import ConfigError, load_cluster, load_settings
 from app.guard import event_error
-from app.limits import MessageTooLarge, TokenBucket, cap_publish
+from app.limits import AddressBudgets, ClientState, MessageTooLarge, TokenBucket, cap_publish
 from app.logsafe import OneLine, RateLimit
 from native.logpipe import rotate
 from nginx.render import Instance, render
@@ -205,3 +205,20 @@ def test_minted_tokens_are_what_the_instances_accept(tmp_path, monkeypatch, caps
     monkeypatch.delenv('JWT_SECRET_FILE')
     assert mint.main([]) == 2
     assert 'JWT_SECRET' in capsys.readouterr().err
+
+
+def test_connections_from_one_address_share_its_bytes_budget():
+    security = settings().security
+    budgets = AddressBudgets(security)
+    assert budgets.rate == 2_000_000 and budgets.burst == 2_000_000
+    first = ClientState(security, budgets.bucket('10.0.0.1'))
+    second = ClientState(security, budgets.bucket('10.0.0.1'))
+    other = ClientState(security, budgets.bucket('10.0.0.2'))
+    assert first.take_bytes(1_500_000)
+    assert not second.take_bytes(1_000_000)    # the address's burst is spent
+    assert other.take_bytes(1_000_000)         # another address is not
+    del first, second
+    assert list(budgets.buckets) == ['10.0.0.2']  # gone with its connections
+    off = AddressBudgets(settings(rate_address_bytes_per_second=0).security)
+    assert off.bucket('10.0.0.1') is None
+    assert ClientState(security, None).take_bytes(1_000_000)
