@@ -6,13 +6,14 @@ offset as its last argument (the client keeps the last one); a reconnecting
 client sends `{pid, offset}` in its CONNECT payload and sets
 `socket.recovered` when the reply brings the same pid back.
 
-Here the session (pid -> sid, namespace, rooms, epoch, owner) is a Redis hash
-written whenever it changes, not only on a clean disconnect, so a SIGKILLed
-instance's clients recover too, on any instance. A recovering client is
-replayed the stream entries after its offset that were addressed to it, in
-order and once, before any live traffic (held meanwhile in the fan-out).
-RECOVERY_WINDOW bounds how long a session waits; the stream's retention
-bounds what it can get back; past either the client gets a new session.
+Here the session (pid -> sid, namespace, rooms, epoch, owner, and the app's
+session data: app/session_data.py) is a Redis hash written whenever it
+changes, not only on a clean disconnect, so a SIGKILLed instance's clients
+recover too, on any instance, with their data. A recovering client is replayed
+the stream entries after its offset that were addressed to it, in order and
+once, before any live traffic (held meanwhile in the fan-out). RECOVERY_WINDOW
+bounds how long a session waits; the stream's retention bounds what it can get
+back; past either the client gets a new session.
 """
 import json
 import logging
@@ -25,6 +26,7 @@ from socketio import packet
 from app import replay
 from app.logs import fields
 from app.replay import after, event_args, parse_offset
+from app.session_data import SessionData
 from app.sessions import ALIVE_EVERY, ALIVE_TTL_MS, Session, SessionStore
 from app.streams import StreamsManager
 
@@ -36,8 +38,9 @@ log = logging.getLogger('app.recovery')
 class Recovery:
     """The protocol, hooked into InstanceServer and StreamsManager."""
 
-    def __init__(self, server, manager: StreamsManager, window: int):
+    def __init__(self, server, manager: StreamsManager, window: int, max_data: int):
         self.server, self.manager, self.window = server, manager, window
+        self.data = SessionData(server.eio, max_data)
         self._metrics = manager.metrics  # app.metrics, or its null stand-in
         self.period = max(0.5, min(30.0, window / 4))
         self.ttl = window + int(self.period) + 1
@@ -69,6 +72,7 @@ class Recovery:
             self.manager.holding[sid] = []      # live traffic waits for replay
             self.manager.wanted_sid[eio_sid] = sid
             self._evict(sid, namespace)
+            self.data.put_back(eio_sid, namespace, restored['data'])
         new_pid = restored['pid'] if restored else secrets.token_urlsafe(16)
         self.pending[(eio_sid, namespace)] = (new_pid, restored)
         return data
@@ -93,6 +97,7 @@ class Recovery:
         else:
             session = Session(pid, namespace, self.manager.epoch or '',
                               self.manager.last_id or '')
+        session.data = self.data.snapshot(eio_sid, namespace, sid)
         self.sessions[sid] = session
         if restored:
             self._replay(sid, eio_sid, restored)
@@ -139,7 +144,7 @@ class Recovery:
             return self._refuse(pid, f'error: {exc}')
         return {'pid': pid, 'sid': rec['sid'], 'offset': offset,
                 'rooms': json.loads(rec['rooms']), 'epoch': rec['epoch'],
-                'start': rec['start']}
+                'start': rec['start'], 'data': rec.get('data', '')}
 
     def _claim(self, pid):
         """Claim the record; while its old instance may still be alive (it
@@ -214,6 +219,11 @@ class Recovery:
             session.rooms.discard(left)
         self._write(sid)
 
+    def saved(self, sid, namespace, value):
+        """The app saved the client's session (InstanceServer.save_session)."""
+        if self.data.changed(self.sessions.get(sid), namespace, sid, value):
+            self._write(sid)
+
     def _write(self, sid, client=None):
         session = self.sessions.get(sid)
         if session is None:
@@ -282,8 +292,8 @@ class Recovery:
             self.server.sleep(ALIVE_EVERY)
 
 
-def enable(server, manager: StreamsManager, window: int) -> Recovery:
-    """Turn recovery on for this instance (RECOVERY_WINDOW > 0)."""
-    recovery = Recovery(server, manager, window)
+def enable(server, manager: StreamsManager, window: int, max_data: int) -> Recovery:
+    """Turn recovery on (RECOVERY_WINDOW > 0); max_data: MAX_PAYLOAD_BYTES."""
+    recovery = Recovery(server, manager, window, max_data)
     recovery.start()
     return recovery

@@ -7,7 +7,9 @@ browser page):
 - `leave` {room} acks {ok, room, instance};
 - `broadcast` {room, data} delivers `message` {room, data, from} to every
   member of the room on every instance, exactly once, and acks {ok, ...};
-- `whoami` acks {instance, sid, transport}.
+- `remember` {value} keeps a short string in the client's session
+  (app/remember.py) and acks {ok, instance};
+- `whoami` acks {instance, sid, transport, remembered}.
 Bad input gets an `{"ok": false, "error": ...}` ack, never an exception.
 """
 import logging
@@ -27,6 +29,7 @@ from app.guard import GuardedServer
 from app.limits import AddressBudgets, MessageTooLarge
 from app.logs import fields
 from app.metrics import NULL_METRICS
+from app.remember import register_remember, remembered
 
 MAX_ROOM_LENGTH = 128
 
@@ -37,7 +40,7 @@ class InstanceServer(GuardedServer, socketio.Server):
     """python-socketio Server on the kit's Engine.IO server (app/engine.py),
     with strict input and per-client limits (app/guard.py)."""
 
-    # app.recovery.Recovery when RECOVERY_WINDOW > 0: the three hooks below.
+    # app.recovery.Recovery when RECOVERY_WINDOW > 0: the four hooks below.
     recovery = None
 
     def __init__(self, instance_name: str, plane: DataPlane, security=None,
@@ -85,6 +88,11 @@ class InstanceServer(GuardedServer, socketio.Server):
             return super()._handle_connect(eio_sid, namespace, data)
         finally:
             self.recovery.after_connect(eio_sid, namespace or '/')
+
+    def save_session(self, sid, session, namespace=None):
+        super().save_session(sid, session, namespace)
+        if self.recovery is not None:  # into the client's recoverable record
+            self.recovery.saved(sid, namespace or '/', session)
 
     def _send_packet(self, eio_sid, pkt):
         if self.recovery is not None and pkt.packet_type == packet.CONNECT:
@@ -279,12 +287,13 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
     @sio.event
     def whoami(sid, data=None):
         return {'instance': instance, 'sid': sid,
-                'transport': sio.transport(sid)}
+                'transport': sio.transport(sid), 'remembered': remembered(sio, sid)}
 
     @sio.on('*')
     def unknown(event, sid, data=None):
         return {'ok': False, 'error': f'unknown event {event!r}',
                 'instance': instance}
 
+    register_remember(sio, instance)
     register_admin(sio, auth, instance)
     return sio

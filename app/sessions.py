@@ -1,11 +1,12 @@
 """Recoverable sessions in Redis: one hash per pid, owned by one instance.
 
-`{key}:session:PID` holds sid, namespace, rooms, epoch, the stream position
-the session began at, its owner (an instance's host id) and whether it is
-live. The owner rewrites it on every change and keeps it alive; a lost
-transport starts its RECOVERY_WINDOW; a goodbye deletes it. Another
-instance may claim it only when it is not live on a running instance (each
-instance keeps `{key}:alive:HOST` fresh), so a pid cannot take over a
+`{key}:session:PID` holds sid, namespace, rooms, the application's session
+data (python-socketio's save_session, as JSON: app/session_data.py), epoch,
+the stream position the session began at, its owner (an instance's host id)
+and whether it is live. The owner rewrites it on every change and keeps it
+alive; a lost transport starts its RECOVERY_WINDOW; a goodbye deletes it.
+Another instance may claim it only when it is not live on a running instance
+(each instance keeps `{key}:alive:HOST` fresh), so a pid cannot take over a
 session that is still connected.
 """
 import json
@@ -19,7 +20,8 @@ SAVE = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'live', '1', 'sid', ARGV[3],
-           'nsp', ARGV[4], 'rooms', ARGV[5], 'epoch', ARGV[6], 'start', ARGV[7])
+           'nsp', ARGV[4], 'rooms', ARGV[5], 'epoch', ARGV[6], 'start', ARGV[7],
+           'data', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
@@ -51,6 +53,7 @@ class Session:
     epoch: str
     start: str                      # stream position when it began
     rooms: set = field(default_factory=set)
+    data: str = ''                  # the app's session as JSON ('': none)
 
 
 class SessionStore:
@@ -67,7 +70,7 @@ class SessionStore:
     def save(self, sid: str, s: Session, client=None):
         self._save(keys=[self.prefix + s.pid], client=client, args=[
             self.host_id, self.ttl, sid, s.namespace,
-            json.dumps(sorted(s.rooms)), s.epoch, s.start])
+            json.dumps(sorted(s.rooms)), s.epoch, s.start, s.data])
 
     def release(self, pid: str, ttl: int):
         self._release(keys=[self.prefix + pid], args=[self.host_id, ttl])

@@ -195,7 +195,8 @@ def create_app(settings: Settings) -> InstanceApp:
     sio.manager_initialized = True
     manager.initialize()
     if settings.streams.recovery_window:
-        recovery.enable(sio, manager, settings.streams.recovery_window)
+        recovery.enable(sio, manager, settings.streams.recovery_window,
+                        settings.max_payload_bytes)
     logs.quiet_library_handlers()  # the servers just added theirs
     app = InstanceApp(settings, sio)
     app.routes.stats = manager.health

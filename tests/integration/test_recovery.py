@@ -1,7 +1,8 @@
 """Zero message loss, proven with the real socket.io-client (Node, from
 page/node_modules): connection-state recovery across instances after SIGKILL
-and SIGTERM, Redis outages, a Redis restarted empty, a rolling restart,
-RECOVERY_WINDOW, and pids that must not recover anything.
+(with the clients' session data) and SIGTERM, Redis outages, a Redis
+restarted empty, a rolling restart, RECOVERY_WINDOW, and pids that must not
+recover anything.
 
 Every test runs a private native cluster (real redis-server with its
 append-only file, nginx, 3 gunicorn instances) with RECOVERY_WINDOW=5.
@@ -109,6 +110,42 @@ def test_instance_lost_clients_recover_everything(lc, sig):
     finally:
         node.close()
         lc.start_instance(victim)
+
+
+def test_session_data_recovers_after_sigkill(lc):
+    """Clients keep a value in their session (`remember`, save_session); their
+    instance is SIGKILLed: on the instance each recovers on (`recovered`
+    true, same sid), `whoami` acks the value back."""
+    room = new_room()
+    node = NodeClients(lc.url, 6, room)
+    victim = None
+    try:
+        state = node.wait_ready()
+        values = {c['i']: f'v{c["i"]}-{room}' for c in state['clients']}
+        for i, value in values.items():
+            reply = node.ask(f'remember {i} {value}')
+            assert reply.get('ack', {}).get('ok'), reply
+        for bad in ('', 'x' * 300):       # no value; over 256 characters
+            assert node.ask(f'remember 0 {bad}')['ack']['ok'] is False
+        spread = {}
+        for c in state['clients']:
+            spread.setdefault(c['instance'], []).append(c['i'])
+        victim = max(spread, key=lambda name: len(spread[name]))
+        moved = spread[victim]
+        lc.processes.send_signal(victim, signal.SIGKILL)
+        after = node.wait(lambda s: all(c['connected'] and c['connects'] >= 2
+                                        for c in s['clients'] if c['i'] in moved))
+        for c in after['clients']:
+            who = node.ask(f'whoami {c["i"]}')['ack']
+            assert who['remembered'] == values[c['i']], (c, who)
+            assert who['sid'] == state['clients'][c['i']]['sid'], (c, who)
+            if c['i'] in moved:
+                assert c['recovered'] is True, c
+                assert who['instance'] != victim, who
+    finally:
+        node.close()
+        if victim is not None:
+            lc.start_instance(victim)
 
 
 def test_pids_that_are_not_yours_recover_nothing(lc):

@@ -7,6 +7,8 @@
 //   forge I random|sid:J  -> client I reconnects with a forged pid (random, or
 //                            client J's public sid) and a valid offset
 //   steal I J             -> client I reconnects with client J's pid
+//   remember I VALUE      -> client I emits `remember` {value: VALUE}: {i, ack}
+//   whoami I              -> client I emits `whoami`: {i, ack} (ack.remembered)
 //   report                -> per client: connects, recovered flags, seqs per sender
 //   exit
 // Usage: node recovery.mjs URL ORIGIN COUNT ROOM
@@ -62,6 +64,12 @@ function reconnectWith(c, pid) {
   socket._pid = pid;                  // ... presenting this pid (and its offset)
 }
 
+function call(i, event, payload) {  // answers once the ack is back (or 5 s)
+  clients[Number(i)].socket.timeout(5000).emit(event, payload, (err, ack) => {
+    out(err ? { i: Number(i), error: String(err.message || err) } : { i: Number(i), ack });
+  });
+}
+
 const commands = {
   state: () => out({
     ready: clients.every((c) => c.joined && c.socket.connected),
@@ -88,6 +96,8 @@ const commands = {
     reconnectWith(clients[i], clients[j].socket._pid);
     out({ stole: Number(i) });
   },
+  remember: (i, value) => call(i, 'remember', { value }),
+  whoami: (i) => call(i, 'whoami', {}),
   report: () => out({
     clients: clients.map((c) => ({
       i: c.i, instances: c.instances, connects: c.connects, seqs: c.seqs, times: c.times,

@@ -1,11 +1,17 @@
 """Zero message loss, the parts that need no network: the outbox's limits,
 stream offsets, which stream entries a recovering session is owed, the new
-settings, and the load test's side of the recovery protocol."""
+settings, the load test's side of the recovery protocol, and the app's session
+data in a recoverable record (kept, refused, put back)."""
+import logging
+from types import SimpleNamespace
+
 import pytest
 
 from app import replay
 from app.config import ConfigError, load_settings
 from app.outbox import Outbox
+from app.recovery import Recovery
+from app.sessions import Session
 from loadtest.recovering import SessionRecovery
 
 
@@ -86,3 +92,67 @@ def test_load_test_client_recovers_like_socket_io_client():
     session.on_connect({'sid': 's2', 'pid': 'P2'}, reconnect=True)
     assert not session.recovered and session.new_sessions == 1
     assert SessionRecovery(enabled=False).payload() is None
+
+
+class _FakeRedis:
+    """register_script only: each script call is recorded."""
+
+    def __init__(self):
+        self.calls = []
+
+    def register_script(self, text):
+        def run(keys, args, client=None):
+            self.calls.append((keys, args))
+            return 1
+        return run
+
+
+class _FakeEio:
+    def __init__(self):
+        self.sessions = {'e1': {}}
+
+    def get_session(self, eio_sid):
+        return self.sessions[eio_sid]
+
+
+def _recovery(max_data=100):
+    manager = SimpleNamespace(redis=_FakeRedis(), channel='k', host_id='h', metrics=None,
+                              stats={}, epoch='E', last_id='1-0', redis_up=True)
+    recovery = Recovery(SimpleNamespace(eio=_FakeEio()), manager, 5, max_data)
+    recovery.sessions['s1'] = Session('P', '/', 'E', '1-0')
+    return recovery, manager.redis.calls
+
+
+def test_saved_session_data_goes_into_the_record_once_per_change():
+    recovery, calls = _recovery()
+    recovery.saved('s1', '/', {'name': 'ada', 'n': [1, 2]})
+    recovery.saved('s1', '/', {'name': 'ada', 'n': [1, 2]})   # unchanged: no write
+    recovery.saved('s1', '/admin', {'other': 'namespace'})     # not the session's
+    recovery.saved('s2', '/', {'not': 'recoverable'})
+    assert len(calls) == 1
+    assert calls[0][0] == ['k:session:P'] and calls[0][1][7] == '{"name":"ada","n":[1,2]}'
+
+
+@pytest.mark.parametrize('value, reason', [
+    ({'tags': {'a', 'b'}}, 'not JSON'),
+    ({'x': float('nan')}, 'not JSON'),
+    ({'big': 'x' * 200}, 'too large'),
+])
+def test_session_data_that_cannot_be_kept_is_refused_in_one_line(caplog, value, reason):
+    recovery, calls = _recovery(max_data=100)
+    recovery.saved('s1', '/', {'ok': 1})
+    with caplog.at_level(logging.WARNING, logger='app.recovery'):
+        recovery.saved('s1', '/', value)     # never raises into the app
+    assert [r.reason for r in caplog.records] == [reason]
+    assert 'MAX_PAYLOAD_BYTES=100' in caplog.records[0].getMessage()
+    # The record then holds no data: a recovery restores none, not an older one.
+    assert [args[7] for _, args in calls] == ['{"ok":1}', '']
+
+
+def test_a_recovery_puts_the_session_data_back_before_the_handlers():
+    recovery, _ = _recovery()
+    recovery.data.put_back('e1', '/', '{"remembered":"x"}')
+    recovery.data.put_back('gone', '/', '{"remembered":"y"}')   # no error
+    assert recovery.server.eio.sessions['e1'] == {'/': {'remembered': 'x'}}
+    assert recovery.data.snapshot('e1', '/', 's1') == '{"remembered":"x"}'
+    assert recovery.data.snapshot('e1', '/admin', 's1') == ''
