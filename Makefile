@@ -234,7 +234,7 @@ test-swarm: install page-deps ## Cluster tests against a Swarm stack of their ow
 	@if ! docker info >/dev/null 2>&1; then \
 		if [ "$(REQUIRE_SWARM)" = 1 ]; then echo "test-swarm: no Docker engine answers, and REQUIRE_SWARM=1 forbids skipping." >&2; exit 1; fi; \
 		echo "test-swarm: skipped: no Docker engine answers (start dockerd to run it)."; exit 0; fi; \
-	port=$$($(PY) -c 'from native.cluster import free_ports; print(free_ports(1)[0])'); \
+	port=$$($(PY) -c 'from native.net import free_ports; print(free_ports(1)[0])'); \
 	export SWARM_STACK=$(SWARM_TEST_STACK) SWARM_HTTP_PORT=$$port INSTANCES=3; \
 	status=0; compose/swarm-up || status=$$?; \
 	if [ $$status = 0 ]; then \

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from control.base import Controller
 from control.docker import ContainerStats
-from native.cluster import http_get
+from native.net import http_get
 from nginx.routing import DNS_VALID
 
 STACK_LABEL = 'com.docker.stack.namespace'

@@ -5,21 +5,19 @@ container (`app/start`, the rendered nginx.conf); native.processes spawns,
 records and signals them. This module knows the order (redis, the instances,
 nginx; the reverse to stop) and when each one is healthy.
 """
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from app.config import Cluster, child_env, load_cluster, load_settings
 from native import redis as kit_redis
+from native.net import free_ports, http_get
 from native.processes import ROOT, ProcessError, ProcessTable
 from nginx.render import Instance, Paths, render
 
@@ -29,20 +27,6 @@ INFRA_START_WAIT = 15.0
 
 # Where `make local` keeps its PID records, logs and rendered nginx.conf.
 RUN_DIR = ROOT / '.run' / 'local'
-
-
-def free_ports(count: int) -> List[int]:
-    """Distinct free loopback ports (held open together so none repeats)."""
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(('127.0.0.1', 0))
-            socks.append(sock)
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 class ClusterError(ProcessError):
@@ -56,22 +40,6 @@ class Proc:
     pid: Optional[int]
     alive: bool
     health: str
-
-
-def http_get(url: str, timeout: float = 2.0):
-    """(status, parsed JSON or text) of a GET, or (None, error text)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            body = resp.read().decode()
-            status = resp.status
-    except urllib.error.HTTPError as exc:
-        body, status = exc.read().decode(errors='replace'), exc.code
-    except (OSError, ValueError) as exc:
-        return None, str(exc)
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body
 
 
 @dataclass

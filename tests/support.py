@@ -28,7 +28,8 @@ from doctor.wire import (
     request,
     websocket,
 )
-from native.cluster import ROOT, LocalCluster, free_ports
+from native.cluster import ROOT, LocalCluster
+from native.net import free_ports
 
 ALLOWED_ORIGIN = 'http://localhost:8081'
 ALLOWED_ORIGINS = 'http://localhost:8081,http://127.0.0.1:8081'

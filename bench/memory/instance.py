@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from native.cluster import free_ports
+from native.net import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 

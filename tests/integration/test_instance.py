@@ -6,7 +6,8 @@ import time
 import pytest
 
 from app.config import child_env
-from native.cluster import ROOT, http_get
+from native.cluster import ROOT
+from native.net import http_get
 from tests.support import free_port
 
 pytestmark = pytest.mark.only_target('local')

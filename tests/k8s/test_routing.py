@@ -21,7 +21,8 @@ from urllib.parse import quote
 import pytest
 
 from app.config import load_cluster
-from native.cluster import LocalCluster, free_ports, http_get
+from native.cluster import LocalCluster
+from native.net import free_ports, http_get
 from native.processes import ProcessTable
 from nginx import k8s
 from nginx.render import Paths

@@ -15,7 +15,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from native.cluster import ROOT, free_ports
+from native.cluster import ROOT
+from native.net import free_ports
 from tests.support import ALLOWED_ORIGINS, clients
 
 INSTANCES = 2
