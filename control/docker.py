@@ -3,6 +3,7 @@ import time
 from typing import Dict, List, Optional
 
 from control.base import Controller
+from control.proctree import tree_cpu_seconds, tree_rss
 
 PROJECT_LABEL = 'com.docker.compose.project'
 SERVICE_LABEL = 'com.docker.compose.service'
@@ -14,23 +15,33 @@ def _is_instance(service: str) -> bool:
 
 class ContainerStats:
     """Memory and CPU of the containers behind instances(), for controllers
-    with container(name): compose's and Swarm's."""
+    with container(name): compose's and Swarm's.
+
+    A container of an engine on this host is measured like a native
+    instance, on its process tree (control/proctree.py): instant, where the
+    engine's stats call takes a second each. Elsewhere, the stats call."""
+
+    def _stats(self, name: str):
+        """(local pid, None) or (None, the engine's stats); (None, None): gone."""
+        try:
+            container = self.container(name)
+            pid = local_pid(container)
+            return (pid, None) if pid else (None, container.stats(stream=False))
+        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
+            return None, None
 
     def rss(self, name: str) -> Optional[int]:
-        try:
-            stats = self.container(name).stats(stream=False)
-        except Exception:  # noqa: BLE001 - gone, or the engine hiccuped
-            return None
-        return container_rss(stats)
+        pid, stats = self._stats(name)
+        return tree_rss(pid) if pid else stats and container_rss(stats)
 
     def cpu_seconds(self) -> Dict[str, float]:
         out = {}
         for name in self.instances():
-            try:
-                stats = self.container(name).stats(stream=False)
-                out[name] = stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
-            except Exception:  # noqa: BLE001,S112 - skip what cannot be read
-                continue
+            pid, stats = self._stats(name)
+            value = tree_cpu_seconds(pid) if pid else \
+                stats and stats['cpu_stats']['cpu_usage']['total_usage'] / 1e9
+            if value is not None:
+                out[name] = value
         return out
 
 
@@ -82,6 +93,18 @@ class DockerController(ContainerStats, Controller):
     def describe(self) -> dict:
         return {'kind': self.kind, 'project': self.project,
                 'instances': self.instances()}
+
+
+def local_pid(container) -> Optional[int]:
+    """The container's main process as this host sees it, when the engine
+    runs here: its PID's cgroup names the container (an engine elsewhere
+    reports a PID of its own host)."""
+    pid = container.attrs.get('State', {}).get('Pid')
+    try:
+        with open(f'/proc/{int(pid)}/cgroup') as cgroup:
+            return int(pid) if container.id in cgroup.read() else None
+    except (OSError, TypeError, ValueError):
+        return None
 
 
 def container_rss(stats: dict) -> Optional[int]:

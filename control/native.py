@@ -3,6 +3,7 @@ import signal
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from control.base import Controller
+from control.proctree import tree_cpu_seconds, tree_rss
 
 if TYPE_CHECKING:  # the kit's own modules: absent from the sio-loadtest wheel
     from native.cluster import LocalCluster
@@ -42,11 +43,9 @@ class NativeController(Controller):
     def rss(self, name: str) -> Optional[int]:
         if not self.processes.is_running(name):
             return None
-        from native.processes import tree_rss
         return tree_rss(self.processes.pid(name))
 
     def cpu_seconds(self) -> Dict[str, float]:
-        from native.processes import tree_cpu_seconds
         out = {}
         for name in [*self.instances(), 'nginx', 'redis']:
             if self.processes.is_running(name):
