@@ -35,6 +35,7 @@ from pathlib import Path
 import redis
 
 from app.replay import missed, parse_offset
+from native.processes import stop_child
 
 KEY = 'socketio:stream'
 ROOMS = 1000
@@ -275,12 +276,7 @@ def main():
             for k in args.layouts:
                 result['replay'] += replay(args, client, k, rate)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
         shutil.rmtree(tmp, ignore_errors=True)
     result['machine_after'] = machine()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,18 @@ def start_time(pid: int) -> Optional[str]:
     return None if fields[0] == 'Z' else fields[19]
 
 
+def stop_child(proc: subprocess.Popen, wait: float = 10.0):
+    """Stop a child this process started: SIGTERM, then SIGKILL if it has
+    not exited within `wait` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def kill_group(pgid: int):
     """SIGKILL every process of a group; nothing if it is already gone."""
     try:

@@ -53,6 +53,15 @@ class NodeClients:
                 self.proc.wait(timeout=5)
 
 
+def busiest(state: dict):
+    """(the instance with the most clients, {instance: client indices})
+    of a NodeClients `state`."""
+    spread: Dict[str, List[int]] = {}
+    for client in state['clients']:
+        spread.setdefault(client['instance'], []).append(client['i'])
+    return max(spread, key=lambda name: len(spread[name])), spread
+
+
 class Sender(threading.Thread):
     """A python client on one instance that broadcasts {s, q} to room at
     rate msgs/s until stopped; `sent` counts what was acked."""

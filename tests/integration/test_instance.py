@@ -8,6 +8,7 @@ import pytest
 from app.config import child_env
 from native.cluster import ROOT
 from native.net import http_get
+from native.processes import stop_child
 from tests.support import free_port
 
 pytestmark = pytest.mark.only_target('local')
@@ -57,9 +58,4 @@ def test_healthz_reports_redis_down_with_503(worker_class):
         assert status == 503, body
         assert body == {'instance': 'solo', 'redis': 'down'}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, 15)

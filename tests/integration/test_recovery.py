@@ -17,7 +17,7 @@ import pytest
 
 from control.native import NativeController
 from control.rolling import rolling_restart
-from tests.integration.recovery_support import ROOT, NodeClients, Sender, accounting
+from tests.integration.recovery_support import ROOT, NodeClients, Sender, accounting, busiest
 from tests.support import local_cluster, new_room
 
 WINDOW = 5
@@ -81,10 +81,7 @@ def test_instance_lost_clients_recover_everything(lc, sig):
     node = NodeClients(lc.url, 12, room)
     try:
         state = node.wait_ready()
-        spread = {}
-        for c in state['clients']:
-            spread.setdefault(c['instance'], []).append(c['i'])
-        victim = max(spread, key=lambda name: len(spread[name]))
+        victim, spread = busiest(state)
         survivors = [n for n in lc.app_ports if n != victim]
         senders, _ = run_with_senders(
             lc, room, survivors,
@@ -127,10 +124,7 @@ def test_session_data_recovers_after_sigkill(lc):
             assert reply.get('ack', {}).get('ok'), reply
         for bad in ('', 'x' * 300):       # no value; over 256 characters
             assert node.ask(f'remember 0 {bad}')['ack']['ok'] is False
-        spread = {}
-        for c in state['clients']:
-            spread.setdefault(c['instance'], []).append(c['i'])
-        victim = max(spread, key=lambda name: len(spread[name]))
+        victim, spread = busiest(state)
         moved = spread[victim]
         lc.processes.send_signal(victim, signal.SIGKILL)
         after = node.wait(lambda s: all(c['connected'] and c['connects'] >= 2

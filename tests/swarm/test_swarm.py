@@ -13,7 +13,7 @@ import jwt
 import pytest
 
 from tests.conftest import swarm_controller
-from tests.integration.recovery_support import NodeClients, Sender, accounting
+from tests.integration.recovery_support import NodeClients, Sender, accounting, busiest
 from tests.support import (
     ROOT,
     broadcast_round,
@@ -134,10 +134,7 @@ def test_killed_task_is_rescheduled_and_its_clients_recover_everything(swarm):
     node = NodeClients(swarm.url, 12, room)
     try:
         state = node.wait_ready()
-        spread = {}
-        for c in state['clients']:
-            spread.setdefault(c['instance'], []).append(c['i'])
-        victim = max(spread, key=lambda name: len(spread[name]))
+        victim, spread = busiest(state)
         senders = [Sender.away_from(swarm.url, victim, f'snd-{k}', room, rate=10)
                    for k in range(2)]
         old = swarm.container(victim)
