@@ -34,16 +34,24 @@ LOG_LEVELS = ('debug', 'info', 'warning', 'error')
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """What the instances and nginx must agree on, so both read it: the
+    Socket.IO path, the ping cycle (nginx's timeouts must outlast it) and the
+    largest client message (nginx's client_max_body_size)."""
+    socketio_path: str
+    ping_interval: int
+    ping_timeout: int
+    max_payload_bytes: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings of one Socket.IO instance."""
     instance_name: str
     redis_url: str
     cors_allowed_origins: Tuple[str, ...]
     cors_credentials: bool
-    socketio_path: str
-    ping_interval: int
-    ping_timeout: int
-    max_payload_bytes: int
+    protocol: 'Protocol'
     worker_class: str
     log_level: str
     bind: str
@@ -71,10 +79,7 @@ class Cluster:
     redis_port: int
     proxy_timeout: int
     nginx_worker_connections: int
-    socketio_path: str
-    ping_interval: int
-    ping_timeout: int
-    max_payload_bytes: int
+    protocol: 'Protocol'
     edge: 'Edge' = None  # app/config_security.py
     observability: 'ClusterObservability' = None  # app/config_observability.py
 
@@ -132,6 +137,20 @@ def _ping(env):
     return interval, timeout
 
 
+def load_protocol(env: Mapping[str, str]) -> Protocol:
+    """Read and check what the instances and nginx share."""
+    interval, timeout = _ping(env)
+    return Protocol(
+        socketio_path=parse_path(env), ping_interval=interval, ping_timeout=timeout,
+        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000,
+                               ' bytes'))
+
+
+def _page_port(env) -> int:
+    """The demo page's port: nginx's page server, and the default origins."""
+    return _int(env, 'PAGE_PORT', 8081, 1, 65535)
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Read and check the settings of one instance."""
     env = os.environ if env is None else env
@@ -148,13 +167,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         raise ConfigError(f'REDIS_URL={redis_url!r} is not a Redis URL; set it to '
                           f'redis://HOST:PORT/DB (or rediss:// or unix://).')
     credentials = _bool(env, 'CORS_CREDENTIALS', True)  # origins: the demo page's (TLS: https)
-    page_port = _int(env, 'PAGE_PORT', 8081, 1, 65535)
+    page_port = _page_port(env)
     page = 'https' if _get(env, 'TLS', 'off').lower() == 'on' else 'http'
     origins = parse_origins(
         _get(env, 'CORS_ALLOWED_ORIGINS',
              f'{page}://localhost:{page_port},{page}://127.0.0.1:{page_port}'),
         credentials)
-    interval, timeout = _ping(env)
+    protocol = load_protocol(env)
     bind = _get(env, 'BIND', '0.0.0.0:8000')
     host, _, port = bind.rpartition(':')
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -163,7 +182,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if not re.match(r'^[A-Za-z0-9_-]{1,64}$', cookie):
         raise ConfigError(f'SESSION_COOKIE={cookie!r} is not a cookie name; use letters, '
                           f'digits, "-" or "_".')
-    max_payload = _int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000, ' bytes')
+    max_payload = protocol.max_payload_bytes
     max_buffer = _int(env, 'MAX_CLIENT_BUFFER_BYTES', 2 * 1024 * 1024, 65536, 1_000_000_000,
                       ' bytes')
     if max_buffer < 2 * max_payload:
@@ -176,10 +195,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         redis_url=redis_url,
         cors_allowed_origins=origins,
         cors_credentials=credentials,
-        socketio_path=parse_path(env),
-        ping_interval=interval,
-        ping_timeout=timeout,
-        max_payload_bytes=max_payload,
+        protocol=protocol,
         worker_class=_choice(env, 'WORKER_CLASS', 'eventlet', WORKER_CLASSES),
         log_level=_choice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
         bind=bind,
@@ -206,7 +222,8 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     from app.config_observability import load_cluster_observability
     from app.config_security import load_edge
     env = os.environ if env is None else env
-    interval, timeout = _ping(env)
+    protocol = load_protocol(env)
+    interval, timeout = protocol.ping_interval, protocol.ping_timeout
     # nginx closes a proxied connection silent for proxy_read_timeout. Engine.IO only
     # guarantees traffic every PING_INTERVAL, and a long-poll can be held for
     # PING_INTERVAL + PING_TIMEOUT, so the timeout must clear that with margin.
@@ -219,15 +236,12 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
     return Cluster(
         instances=_int(env, 'INSTANCES', 3, 1, 32),
         http_port=_int(env, 'HTTP_PORT', 8080, 1, 65535),
-        page_port=_int(env, 'PAGE_PORT', 8081, 1, 65535),
+        page_port=_page_port(env),
         app_base_port=_int(env, 'APP_BASE_PORT', 8001, 1, 65000),
         redis_port=_int(env, 'REDIS_PORT', 6390, 1, 65535),
         proxy_timeout=proxy_timeout,
         nginx_worker_connections=_int(env, 'NGINX_WORKER_CONNECTIONS', 20480, 1024, 1_000_000),
-        socketio_path=parse_path(env),
-        ping_interval=interval,
-        ping_timeout=timeout,
-        max_payload_bytes=_int(env, 'MAX_PAYLOAD_BYTES', 100_000, 1024, 100_000_000, ' bytes'),
+        protocol=protocol,
         edge=load_edge(env),
         observability=load_cluster_observability(env),
     )

@@ -208,7 +208,7 @@ def _data_plane(settings: Settings) -> DataPlane:
         green=green, flusher=Flusher(green),
         compression=settings.ws_compression,
         compression_threshold=settings.ws_compression_threshold,
-        max_message=settings.max_payload_bytes,
+        max_message=settings.protocol.max_payload_bytes,
         max_client_buffer=settings.max_client_buffer_bytes,
         max_websockets=settings.worker_connections)
 
@@ -228,9 +228,9 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
         client_manager=client_manager,
         cors_allowed_origins=cors,
         cors_credentials=settings.cors_credentials,
-        ping_interval=settings.ping_interval,
-        ping_timeout=settings.ping_timeout,
-        max_http_buffer_size=settings.max_payload_bytes,
+        ping_interval=settings.protocol.ping_interval,
+        ping_timeout=settings.protocol.ping_timeout,
+        max_http_buffer_size=settings.protocol.max_payload_bytes,
         # Handle each client's events in order, as Socket.IO's own server
         # does: with a greenlet per event, two broadcasts from one client
         # could reach the room in the wrong order. The handlers are short.

@@ -131,7 +131,7 @@ class InstanceApp:
     def __init__(self, settings: Settings, sio: socketio.Server):
         self.sio = sio
         self.routes = HttpRoutes(settings)
-        self.prefix = settings.socketio_path + '/'
+        self.prefix = settings.protocol.socketio_path + '/'
         # Requests on the metrics listener (METRICS_PORT) reach only this.
         self.metrics_port = str(settings.observability.metrics_port)
         self.metrics_app = None
@@ -139,7 +139,7 @@ class InstanceApp:
         self.binding = None
         if security.session_binding != 'off':
             self.binding = SessionBinding(
-                settings.session_cookie, settings.socketio_path,
+                settings.session_cookie, settings.protocol.socketio_path,
                 security.cookie_samesite, security.cookie_secure, sio.environ,
                 security.session_binding)
 
@@ -196,7 +196,7 @@ def create_app(settings: Settings) -> InstanceApp:
     manager.initialize()
     if settings.streams.recovery_window:
         recovery.enable(sio, manager, settings.streams.recovery_window,
-                        settings.max_payload_bytes)
+                        settings.protocol.max_payload_bytes)
     logs.quiet_library_handlers()  # the servers just added theirs
     app = InstanceApp(settings, sio)
     app.routes.stats = manager.health

@@ -22,7 +22,7 @@ def up(local: LocalCluster, page: bool):
     print(f'native cluster up: {len(local.app_ports)} instances healthy '
           f'behind nginx')
     print(f'  Socket.IO: http://localhost:{settings.http_port}'
-          f'{settings.socketio_path}/')
+          f'{settings.protocol.socketio_path}/')
     print(f'  page: http://localhost:{settings.page_port}/?server='
           f'http://localhost:{settings.http_port}' if page else
           '  page: run `make page-deps` to serve the demo page')

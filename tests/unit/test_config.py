@@ -11,13 +11,13 @@ def test_defaults():
     assert s.cors_allowed_origins == ('http://localhost:8081',
                                       'http://127.0.0.1:8081')
     assert s.cors_credentials is True
-    assert s.socketio_path == '/socket.io'
-    assert (s.ping_interval, s.ping_timeout) == (25, 20)
+    assert s.protocol.socketio_path == '/socket.io'
+    assert (s.protocol.ping_interval, s.protocol.ping_timeout) == (25, 20)
     assert s.worker_class == 'eventlet'
     c = load_cluster({})
     assert c.instances == 3 and c.http_port == 8080
     assert c.instance_names == ('app1', 'app2', 'app3')
-    assert c.proxy_timeout >= 2 * (c.ping_interval + c.ping_timeout)
+    assert c.proxy_timeout >= 2 * (c.protocol.ping_interval + c.protocol.ping_timeout)
 
 
 def test_origins_are_parsed_and_trimmed():

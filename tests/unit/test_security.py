@@ -47,11 +47,11 @@ def test_samesite_none_with_secure_and_tls_is_accepted():
 
 def test_defaults_are_safe():
     s = settings()
-    assert s.max_payload_bytes == 100_000
+    assert s.protocol.max_payload_bytes == 100_000
     sec = s.security
     assert sec.auth_mode == 'none' and sec.session_binding == 'cookie'
     assert sec.max_rooms_per_client == 100
-    assert sec.adapter_max_message_bytes >= s.max_payload_bytes
+    assert sec.adapter_max_message_bytes >= s.protocol.max_payload_bytes
 
 
 @pytest.mark.parametrize('text', ['NaN', '[Infinity]', '[-Infinity]',
@@ -175,7 +175,7 @@ def test_nginx_limits_and_tls_render(tmp_path):
     assert 'listen 127.0.0.1:9443 ssl;' in text
     assert 'Strict-Transport-Security' in text
     assert 'return 301 https://$host:9443$request_uri;' in text
-    assert f'client_max_body_size {cluster.max_payload_bytes};' in text
+    assert f'client_max_body_size {cluster.protocol.max_payload_bytes};' in text
     off = load_cluster({'NGINX_CONNECTIONS_PER_ADDRESS': '0',
                         'NGINX_HANDSHAKES_PER_SECOND': '0'})
     text = render([Instance('app1', '127.0.0.1:8001')], off, '8080')
