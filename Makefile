@@ -204,7 +204,15 @@ lint: install ## Check the Python code with ruff (rules in pyproject.toml)
 	$(PY) -m ruff check .
 
 .PHONY: test test-unit test-local test-hostile test-doctor test-browser test-compose test-package test-observability test-swarm test-k8s
-test: lint test-unit test-package test-local test-hostile test-doctor test-browser test-compose test-observability test-swarm test-k8s ## Run every test suite (and lint)
+TEST_SUITES := lint test-unit test-package test-local test-hostile test-doctor test-browser \
+	test-compose test-observability test-swarm test-k8s
+
+test: ## Run every test suite (and lint), one after another, each timed
+	@for suite in $(TEST_SUITES); do \
+		started=$$(date +%s); \
+		$(MAKE) --no-print-directory $$suite || exit $$?; \
+		echo "make test: $$suite took $$(( $$(date +%s) - started )) s"; \
+	done
 
 test-unit: install ## Unit tests (no network, no processes)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
