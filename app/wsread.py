@@ -1,8 +1,9 @@
 """The reading half of a WebSocket connection (app/connection.py): frames to
 messages, with the limits a hostile client meets first.
 
-Message size is checked from each frame's header, across fragments, before
-anything is buffered; unmasking runs at C speed (app/websocket.unmask); the
+Message size is checked from each frame's header, across fragments (each
+counting FRAME_COST, at most MAX_FRAGMENTS of them), before anything is
+buffered; unmasking runs at C speed (app/websocket.unmask); the
 reader lets other greenlets run every 64 KiB and every MESSAGES_PER_TURN
 messages, so a client that streams data cannot starve the others.
 """
@@ -30,6 +31,13 @@ from app.websocket import (
 
 # Messages the reader handles in a row before it lets other greenlets run.
 MESSAGES_PER_TURN = 64
+# Every data frame counts this much towards MAX_PAYLOAD_BYTES besides its
+# payload (a masked frame's smallest header), and one message may have at
+# most MAX_FRAGMENTS frames: a message of endless empty continuation frames
+# would otherwise grow forever at no cost to its size check. Browsers send a
+# message in one frame.
+FRAME_COST = 6
+MAX_FRAGMENTS = 1024
 
 
 class FrameReader:
@@ -74,9 +82,12 @@ class FrameReader:
             else:
                 opcode, compressed = op, rsv1
             parts.append(payload)
-            size += len(payload)
+            size += len(payload) + FRAME_COST
             if fin:
                 break
+            if len(parts) >= MAX_FRAGMENTS:
+                raise ProtocolError(CLOSE_TOO_BIG, f'message in more than '
+                                    f'{MAX_FRAGMENTS} fragments')
         data = parts[0] if len(parts) == 1 else b''.join(parts)
         if compressed:
             data = self._inflate(data)

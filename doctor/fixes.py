@@ -54,7 +54,7 @@ FIXES = {
         ' client and --path {found} here, or mount the server at {path}'),
     'sticky': Fix(
         'the kit routes by the sid prefix (nginx/nginx.conf.template, map '
-        '$arg_sid): check that every instance has a distinct INSTANCE_NAME '
+        '$session_id): check that every instance has a distinct INSTANCE_NAME '
         'and that nginx was rendered for all of them',
         'add affinity in the balancer: nginx `ip_hash;` (or `hash '
         '$remote_addr consistent;`) in the upstream, or route by the sid like '

@@ -20,7 +20,7 @@ def limit_values(cluster: Cluster) -> Dict[str, str]:
                       f'{edge.connections_per_address};')
     if edge.handshakes_per_second:
         # An empty key is not counted: only requests without a sid are.
-        zones += ['    map $arg_sid $handshake_address {',
+        zones += ['    map $session_id $handshake_address {',
                   '        ""      $binary_remote_addr;',
                   '        default "";',
                   '    }',

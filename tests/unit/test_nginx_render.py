@@ -18,7 +18,7 @@ def _conf(env=None, instances=INSTANCES):
 
 def test_sid_map_only_yields_defined_upstreams():
     conf = _conf()
-    block = re.search(r'map \$arg_sid \$socketio_upstream \{(.*?)\}', conf,
+    block = re.search(r'map \$session_id \$socketio_upstream \{(.*?)\}', conf,
                       re.S).group(1)
     targets = re.findall(r'\s(\S+);', block)
     defined = set(re.findall(r'upstream (\S+) \{', conf))
