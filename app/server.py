@@ -13,7 +13,6 @@ browser page):
 Bad input gets an `{"ok": false, "error": ...}` ack, never an exception.
 """
 import logging
-from http.cookies import SimpleCookie
 
 import socketio
 from socketio import packet
@@ -21,6 +20,7 @@ from socketio import packet
 from app import logsafe, strictjson
 from app.admin import register_admin
 from app.auth import Authenticator, Unauthorized, is_sid_like
+from app.binding import cookie_value
 from app.config import Settings
 from app.connection import Flusher
 from app.engine import DataPlane, KitEngineServer
@@ -177,16 +177,6 @@ def _authenticate(sio, auth, sid, auth_data):
         state.claims = claims
 
 
-def session_from_environ(environ, cookie_name):
-    """The value of the kit's session cookie on the handshake, if any."""
-    try:
-        cookie = SimpleCookie(environ.get('HTTP_COOKIE', ''))
-    except Exception:  # a malformed Cookie header is the client's problem
-        return None
-    morsel = cookie.get(cookie_name)
-    return morsel.value if morsel else None
-
-
 def drop_sessions(sio: socketio.Server):
     """Close every Engine.IO session's transport without a goodbye.
 
@@ -243,7 +233,7 @@ def create_server(settings: Settings, client_manager=None) -> socketio.Server:
     @sio.event
     def connect(sid, environ, auth_data=None):
         _authenticate(sio, auth, sid, auth_data)
-        session = session_from_environ(environ, settings.session_cookie)
+        session = cookie_value(environ, settings.session_cookie)
         sio.emit('welcome', {
             'instance': instance,
             'sid': sid,

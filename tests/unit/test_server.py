@@ -1,8 +1,9 @@
 """The instance's own pieces, without a network: sids, the origin policy."""
 import logging
 
+from app.binding import cookie_value
 from app.config import load_settings
-from app.server import OriginPolicy, create_server, session_from_environ
+from app.server import OriginPolicy, create_server
 
 
 def _settings(**env):
@@ -33,6 +34,20 @@ def test_origin_policy_allows_listed_and_logs_refusals_once(caplog):
 
 def test_session_cookie_is_read_from_the_handshake():
     env = {'HTTP_COOKIE': 'other=1; kit_session=abc123'}
-    assert session_from_environ(env, 'kit_session') == 'abc123'
-    assert session_from_environ({}, 'kit_session') is None
-    assert session_from_environ({'HTTP_COOKIE': '"";;=='}, 'kit_session') is None
+    assert cookie_value(env, 'kit_session') == 'abc123'
+    assert cookie_value({}, 'kit_session') is None
+    assert cookie_value({'HTTP_COOKIE': '"";;=='}, 'kit_session') is None
+
+
+def test_crafted_cookie_headers_cost_nothing():
+    """CVE-2024-7592's shape (a quoted value of backslashes) is read in
+    linear time, and an oversized Cookie header counts as none."""
+    import time
+    part = '\\\\' * 1900
+    crafted = {'HTTP_COOKIE': f'a="{part}; kit_session=abc; b={part}"'}
+    started = time.monotonic()
+    for _ in range(100):
+        cookie_value(crafted, 'kit_session')
+    assert time.monotonic() - started < 0.5
+    assert cookie_value({'HTTP_COOKIE': 'kit_session=abc; x=' + 'y' * 9000},
+                        'kit_session') is None
