@@ -24,10 +24,11 @@ import redis
 from socketio import packet
 
 from app import replay
+from app.binding import client_address
 from app.logs import fields
 from app.replay import after, event_args, parse_offset
 from app.session_data import SessionData
-from app.sessions import ALIVE_EVERY, ALIVE_TTL_MS, Session, SessionStore
+from app.sessions import ALIVE_TTL_MS, Session, SessionStore
 from app.streams import StreamsManager
 
 GOODBYES = ('client disconnect', 'server disconnect', None)
@@ -38,8 +39,12 @@ log = logging.getLogger('app.recovery')
 class Recovery:
     """The protocol, hooked into InstanceServer and StreamsManager."""
 
-    def __init__(self, server, manager: StreamsManager, window: int, max_data: int):
+    def __init__(self, server, manager: StreamsManager, window: int, max_data: int,
+                 max_missed: int):
+        """Recovery on (RECOVERY_WINDOW > 0), once start() runs; max_data:
+        MAX_PAYLOAD_BYTES, max_missed: MAX_CLIENT_BUFFER_BYTES."""
         self.server, self.manager, self.window = server, manager, window
+        self.max_missed, self.scan = max_missed, replay.ScanBudget()
         self.data = SessionData(server.eio, max_data)
         self._metrics = manager.metrics  # app.metrics, or its null stand-in
         self.period = max(0.5, min(30.0, window / 4))
@@ -56,7 +61,7 @@ class Recovery:
 
     def start(self):
         self.server.start_background_task(self._refresh_loop)
-        self.server.start_background_task(self._alive_loop)
+        self.server.start_background_task(self.store.keep_alive, self.server.sleep)
 
     # -- the CONNECT handshake --------------------------------------------
     def before_connect(self, eio_sid, namespace, data):
@@ -131,7 +136,10 @@ class Recovery:
             elif rec.get('nsp') != namespace:
                 why = 'another namespace'
             else:
-                offset = offset or rec['start']
+                # Nothing from before the session began (an older offset
+                # would replay a room's past, and cost more to read).
+                if not offset or (rec['start'] and after(rec['start'], offset)):
+                    offset = rec['start']
                 if not offset:
                     why = 'no offset'
                 elif not replay.retained(self.manager.redis,
@@ -171,16 +179,23 @@ class Recovery:
         ns = self.sessions[sid].namespace
         for room in restored['rooms']:
             self.manager.basic_enter_room(sid, ns, room)
+        address = client_address(self.server.environ.get(eio_sid) or {})
         try:
-            missed = replay.missed(self.manager.redis, self.manager.stream, ns,
-                                   sid, restored['rooms'], restored['offset'])
-        except redis.RedisError as exc:
-            # Recovered, but the replay cannot be read: drop the transport so
-            # the client comes back and tries again (its record stays).
+            missed = replay.missed(
+                self.manager.redis, self.manager.stream, ns, sid, restored['rooms'],
+                restored['offset'], self.max_missed, self.scan.bucket(address),
+                lambda: self.server.sleep(0))
+        except (replay.TooMuch, redis.RedisError) as exc:
+            # No replay: drop the transport. Too much to replay: the record
+            # goes, and the client comes back to a new session; Redis failed:
+            # the record stays, and it comes back to try again.
             self.manager.holding.pop(sid, None)
-            self.stats['recovery_aborted'] += 1
-            log.warning('replay for %s failed (%s); closing it to retry', sid,
-                        exc)
+            if isinstance(exc, replay.TooMuch):
+                self.store.forget(restored['pid'])
+                self._refuse(restored['pid'], str(exc))
+            else:
+                self.stats['recovery_aborted'] += 1
+                log.warning('replay for %s failed (%s); closing it to retry', sid, exc)
             self.server.eio.disconnect(eio_sid)
             return
         self.manager.settle()   # their local delivery lands in holding
@@ -282,18 +297,3 @@ class Recovery:
                 self.dirty.update(sid for sid in sids if sid in self.sessions)
                 log.warning('could not write session records: %s', exc)
 
-    def _alive_loop(self):
-        """Tell other instances this one runs (sessions.CLAIM reads it)."""
-        while True:
-            try:
-                self.store.heartbeat()
-            except redis.RedisError:
-                pass
-            self.server.sleep(ALIVE_EVERY)
-
-
-def enable(server, manager: StreamsManager, window: int, max_data: int) -> Recovery:
-    """Turn recovery on (RECOVERY_WINDOW > 0); max_data: MAX_PAYLOAD_BYTES."""
-    recovery = Recovery(server, manager, window, max_data)
-    recovery.start()
-    return recovery

@@ -12,6 +12,8 @@ session that is still connected.
 import json
 from dataclasses import dataclass, field
 
+import redis
+
 ALIVE_EVERY = 0.25     # seconds between an instance's alive-key refreshes
 ALIVE_TTL_MS = 1000    # an instance silent this long counts as gone
 
@@ -87,5 +89,12 @@ class SessionStore:
     def forget(self, pid: str):
         self.redis.delete(self.prefix + pid)
 
-    def heartbeat(self):
-        self.redis.set(self.alive_prefix + self.host_id, 1, px=ALIVE_TTL_MS)
+    def keep_alive(self, sleep):
+        """Tell other instances this one runs (CLAIM reads it), for ever:
+        `sleep` is the worker's green sleep."""
+        while True:
+            try:
+                self.redis.set(self.alive_prefix + self.host_id, 1, px=ALIVE_TTL_MS)
+            except redis.RedisError:
+                pass
+            sleep(ALIVE_EVERY)

@@ -1,15 +1,12 @@
 """The Redis Streams client manager: every broadcast is XADDed to one bounded
 stream, which every instance reads with XREAD BLOCK. It replaces python-socketio's
-pub/sub `RedisManager` and keeps its message format (emit with rooms, `to=`, skip_sid,
-namespaces, callbacks; close_room; enter/leave_room; disconnect), so every emit form
-still crosses instances. What the stream adds:
-- the entry id is the message's *offset*: members get it as the event's last argument,
-  and a client that comes back with it is replayed what it missed (app/recovery.py);
-- Redis outages: emits wait in a bounded outbox (app/outbox.py), members here get them
-  at once; the listener retries every REDIS_RETRY s; an epoch key says Redis came back
-  empty. One stream, not one per room hash: each instance has members of any room, so
-  it would read every shard anyway; one stream keeps per-sender order and replay one
-  XRANGE."""
+pub/sub `RedisManager` and keeps its message format, so every emit form still crosses
+instances. The entry id is the message's *offset*: members get it as the event's last
+argument, and a client that comes back with it is replayed what it missed
+(app/recovery.py). While Redis is down, emits wait in a bounded outbox (app/outbox.py)
+and members here get them at once; an epoch key says Redis came back empty; an emit
+written twice is read once (app/dedupe.py). One stream, not sharded by room: measured
+in bench/NOTES.md ("Stream layout")."""
 import itertools
 import logging
 import secrets
@@ -19,6 +16,7 @@ from collections import Counter
 import redis
 import socketio
 
+from app.dedupe import SeenEmits
 from app.fanout import FanoutManager
 from app.outbox import Outbox
 from app.replay import event_args, message_data
@@ -34,11 +32,9 @@ log = logging.getLogger('app.streams')
 
 class StreamsManager(socketio.PubSubManager, FanoutManager):
     """Client manager on one Redis stream (see the module docstring).
-
     `StreamsManager(url, write_only=True)` is the kit's emitter API for other
     processes: `.emit(event, data, to=/room=, skip_sid=, namespace=)`,
-    `.close_room(room)`, `.disconnect(sid)`.
-    """
+    `.close_room(room)`, `.disconnect(sid)`."""
     name = 'kit-streams'
 
     def __init__(self, url, key='socketio', maxlen=100_000, max_age=600,
@@ -67,6 +63,7 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
         self.wanted_sid = {}         # eio_sid -> the sid a recovery restores
         self.inflight = set()        # emits between XADD and local delivery
         self._tokens = itertools.count()
+        self.seen = SeenEmits()
 
     # -- start-up ---------------------------------------------------------------
     def initialize(self):
@@ -118,11 +115,11 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
             return super().emit(event, data, namespace=namespace, room=room,
                                 skip_sid=skip_sid, callback=callback)
         args, binary = message_data(list(data) if isinstance(data, tuple) else [data])
+        token = next(self._tokens)   # also its serial (app/dedupe.py)
         message = {'method': 'emit', 'event': event, 'data': args,
                    'binary': binary, 'namespace': namespace, 'room': room,
                    'skip_sid': skip_sid, 'callback': None,
-                   'host_id': self.host_id}
-        token = next(self._tokens)
+                   'host_id': self.host_id, 'n': token}
         self.inflight.add(token)
         try:
             offset = self._append(message)
@@ -233,7 +230,9 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
                 return self._handle_callback(message)
             if message.get('host_id') == self.host_id:
                 return None
-            if method == 'emit':
+            if method == 'emit' and not self.seen.first(message):  # written twice
+                self.stats['duplicates_dropped'] += 1
+            elif method == 'emit':
                 return self._handle_emit(message, offset)
             handler = {'disconnect': self._handle_disconnect,
                        'enter_room': self._handle_enter_room,

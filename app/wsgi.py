@@ -195,8 +195,9 @@ def create_app(settings: Settings) -> InstanceApp:
     sio.manager_initialized = True
     manager.initialize()
     if settings.streams.recovery_window:
-        recovery.enable(sio, manager, settings.streams.recovery_window,
-                        settings.protocol.max_payload_bytes)
+        recovery.Recovery(sio, manager, settings.streams.recovery_window,
+                          settings.protocol.max_payload_bytes,
+                          settings.max_client_buffer_bytes).start()
     logs.quiet_library_handlers()  # the servers just added theirs
     app = InstanceApp(settings, sio)
     app.routes.stats = manager.health

@@ -2,6 +2,7 @@
 stream offsets, which stream entries a recovering session is owed, the new
 settings, the load test's side of the recovery protocol, and the app's session
 data in a recoverable record (kept, refused, put back)."""
+import json
 import logging
 from types import SimpleNamespace
 
@@ -118,7 +119,7 @@ class _FakeEio:
 def _recovery(max_data=100):
     manager = SimpleNamespace(redis=_FakeRedis(), channel='k', host_id='h', metrics=None,
                               stats={}, epoch='E', last_id='1-0', redis_up=True)
-    recovery = Recovery(SimpleNamespace(eio=_FakeEio()), manager, 5, max_data)
+    recovery = Recovery(SimpleNamespace(eio=_FakeEio()), manager, 5, max_data, 2 ** 21)
     recovery.sessions['s1'] = Session('P', '/', 'E', '1-0')
     return recovery, manager.redis.calls
 
@@ -156,3 +157,52 @@ def test_a_recovery_puts_the_session_data_back_before_the_handlers():
     assert recovery.server.eio.sessions['e1'] == {'/': {'remembered': 'x'}}
     assert recovery.data.snapshot('e1', '/', 's1') == '{"remembered":"x"}'
     assert recovery.data.snapshot('e1', '/admin', 's1') == ''
+
+
+class _Stream:
+    """XRANGE over a list of (id, message), as redis-py returns it."""
+
+    def __init__(self, messages):
+        self.entries = [(f'{i + 1}-0'.encode(), {b'm': json.dumps(m).encode()})
+                        for i, m in enumerate(messages)]
+
+    def xrange(self, stream, min, max, count):
+        after = replay.parse_offset(min.lstrip('('))
+        return [e for e in self.entries
+                if replay.parse_offset(e[0].decode()) > after][:count]
+
+
+def test_a_replay_is_bounded_in_bytes_owed_and_read_and_lets_others_run():
+    owed = {'method': 'emit', 'event': 'message', 'room': 'r', 'data': ['x' * 1000]}
+    other = {**owed, 'room': 'elsewhere'}
+    stream = _Stream([owed, other] * 150)
+    pauses = []
+    got = replay.missed(stream, 's', '/', 'sid1', ['r'], '0-0', max_bytes=10 ** 6,
+                        pause=lambda: pauses.append(1))
+    assert len(got) == 150 and len(pauses) == 300 // replay.PAGE
+    # More owed than the client may have waiting: a new session instead.
+    with pytest.raises(replay.TooMuch, match='MAX_CLIENT_BUFFER_BYTES'):
+        replay.missed(stream, 's', '/', 'sid1', ['r'], '0-0', max_bytes=50_000)
+    # Its address's reading budget spent (entries of other rooms count too).
+    scan = replay.ScanBudget().bucket('10.0.0.1')
+    scan.tokens = 100_000
+    scan.rate = 0
+    with pytest.raises(replay.TooMuch, match='SCAN_BYTES'):
+        replay.missed(stream, 's', '/', 'sid1', ['r'], '0-0', scan=scan)
+
+
+def test_an_emit_written_twice_is_read_once():
+    from app.dedupe import WINDOW, SeenEmits
+    seen = SeenEmits()
+    first = {'method': 'emit', 'host_id': 'h1', 'n': 7}
+    assert seen.first(first) and not seen.first(dict(first))
+    assert seen.first({**first, 'host_id': 'h2'})        # another instance
+    assert seen.first({'method': 'emit', 'host_id': 'h1'})  # no serial
+    for n in range(8, 8 + WINDOW):
+        seen.first({**first, 'n': n})
+    assert seen.first(first)                                # long forgotten
+    # A replay reads the stream's second copy once too.
+    owed = {'method': 'emit', 'event': 'message', 'room': 'r', 'data': [1],
+            'host_id': 'h1', 'n': 1}
+    got = replay.missed(_Stream([owed, owed, {**owed, 'n': 2}]), 's', '/', 'x', ['r'], '0-0')
+    assert [m['n'] for _, m in got] == [1, 2]
