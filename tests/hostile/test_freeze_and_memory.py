@@ -88,6 +88,23 @@ def test_message_over_the_limit_in_fragments_is_refused_from_the_header(attack):
     assert sent < 29 or _closed(ws)
 
 
+def test_message_of_endless_empty_fragments_is_refused(attack):
+    """A message that never ends: empty continuation frames cost nothing
+    to the size check by their payload, so each counts a frame header and a
+    message has at most 1024 frames; the connection closes, memory stays."""
+    ws = attack.session('app2')
+    sent = 0
+    try:
+        ws.ws.sock.sendall(frame(b'4', opcode=1, fin=False))
+        empty = frame(b'', opcode=0, fin=False)
+        for _ in range(200):                 # 2,000,000 frames at most
+            ws.ws.sock.sendall(empty * 10_000)
+            sent += 10_000
+    except OSError:
+        pass
+    assert sent < 2_000_000 and _closed(ws), sent
+
+
 def test_binary_event_with_many_attachments_is_refused(attack):
     """A binary event announcing 100,000 attachments: disconnected at the
     packet header (the contract has no binary events)."""
