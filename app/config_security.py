@@ -32,6 +32,7 @@ class Security:
     rate_bytes_per_second: int
     rate_bytes_burst: int
     rate_address_bytes_per_second: int   # 0: off
+    rate_address_events_per_second: int  # 0: off
     rate_disconnect_after: int
     adapter_max_message_bytes: int
     log_rate_per_minute: int
@@ -160,6 +161,8 @@ def load_security(env: Mapping[str, str], max_payload: int) -> Security:
         rate_address_bytes_per_second=_int(
             env, 'RATE_ADDRESS_BYTES_PER_SECOND', 2_000_000, 0, 1_000_000_000,
             ' bytes'),
+        rate_address_events_per_second=_int(
+            env, 'RATE_ADDRESS_EVENTS_PER_SECOND', 1000, 0, 100_000_000),
         rate_disconnect_after=_int(env, 'RATE_DISCONNECT_AFTER', 200, 1,
                                    10_000_000, ' refused events'),
         adapter_max_message_bytes=adapter_cap,

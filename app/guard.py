@@ -9,7 +9,7 @@
   a non-string or reserved event name, more than one argument, a payload that
   is not an object;
 - every packet goes through the client's token buckets on bytes and events,
-  and its address's bytes bucket (app/limits.py): an excess event gets an
+  and its address's (app/limits.py): an excess event gets an
   error ack, other excess packets
   (CONNECT, ACK, ...) are ignored; sustained abuse disconnects the client.
 """
@@ -62,7 +62,7 @@ class GuardedServer:
         if sock is None:
             return None
         budgets = self.address_budgets
-        return client_state(sock, self.security, budgets and (lambda: budgets.bucket(
+        return client_state(sock, self.security, budgets and (lambda: budgets.budget(
             client_address(self.environ.get(eio_sid) or {}))))
 
     def state_of(self, sid, namespace='/'):
@@ -91,7 +91,7 @@ class GuardedServer:
                                       'binary events')
         state.bytes_ok = state.take_bytes(len(data))
         if data[:1] != str(packet.EVENT) and not (
-                state.bytes_ok and state.events.take()):
+                state.bytes_ok and state.take_event()):
             # CONNECT, DISCONNECT, ACK: no ack to refuse them with; ignored,
             # and counted towards sustained abuse like refused events.
             if not state.strikes.take():
@@ -108,10 +108,10 @@ class GuardedServer:
         if state is None:
             return
         error = event_error(data)
-        if not (state.bytes_ok and state.events.take()):  # malformed ones too
-            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events, '
-                     'RATE_BYTES_PER_SECOND bytes, or RATE_ADDRESS_BYTES_PER_SECOND '
-                     'bytes from this address')
+        if not (state.bytes_ok and state.take_event()):  # malformed ones too
+            error = ('rate limited: more than RATE_EVENTS_PER_SECOND events or '
+                     'RATE_BYTES_PER_SECOND bytes, or this address past '
+                     'RATE_ADDRESS_EVENTS_PER_SECOND or RATE_ADDRESS_BYTES_PER_SECOND')
             if not state.strikes.take():
                 return self.drop(eio_sid, 'rate limit: sustained abuse')
         elif error:

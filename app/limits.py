@@ -39,47 +39,55 @@ class TokenBucket:
         return False
 
 
-class SharedBucket(TokenBucket):
-    """A TokenBucket that every connection from one address holds."""
-    __slots__ = ('__weakref__',)
+class AddressBudget:
+    """The buckets every connection from one client address shares on this
+    instance: bytes and events (None: that limit is off)."""
+    __slots__ = ('bytes', 'events', '__weakref__')
+
+    def __init__(self, bytes_bucket: Optional[TokenBucket],
+                 events_bucket: Optional[TokenBucket]):
+        self.bytes, self.events = bytes_bucket, events_bucket
 
 
 class AddressBudgets:
-    """One bytes bucket per client address on this instance
-    (RATE_ADDRESS_BYTES_PER_SECOND, 0: off), shared by all the connections
-    from that address: eight connections from one address get one
-    address's bandwidth into the rooms, not eight clients' worth. An entry
-    lives as long as a connection from its address does (weak references),
-    so the table never outgrows the connections."""
+    """One AddressBudget per client address on this instance
+    (RATE_ADDRESS_BYTES_PER_SECOND, RATE_ADDRESS_EVENTS_PER_SECOND; 0: off),
+    shared by all the connections from that address: six hundred connections
+    from one address get one address's bandwidth and events, not six hundred
+    clients' worth. An entry lives as long as a connection from its address
+    does (weak references), so the table never outgrows the connections."""
 
     def __init__(self, security: Security):
-        self.rate = security.rate_address_bytes_per_second
-        # Burst: at least what one client may burst, so one full-size
-        # message from a lone client always fits.
-        self.burst = max(self.rate, security.rate_bytes_burst)
-        self.buckets = weakref.WeakValueDictionary()
+        self.bytes_rate = security.rate_address_bytes_per_second
+        self.events_rate = security.rate_address_events_per_second
+        # Bursts: at least what one client may burst, so a lone client is
+        # never limited by its address first.
+        self.bytes_burst = max(self.bytes_rate, security.rate_bytes_burst)
+        self.events_burst = max(2 * self.events_rate, security.rate_events_burst)
+        self.budgets = weakref.WeakValueDictionary()
 
-    def bucket(self, address: str) -> Optional[SharedBucket]:
-        if not self.rate:
+    def budget(self, address: str) -> Optional[AddressBudget]:
+        if not (self.bytes_rate or self.events_rate):
             return None
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            bucket = self.buckets[address] = SharedBucket(self.rate, self.burst)
-        return bucket
+        budget = self.budgets.get(address)
+        if budget is None:
+            budget = self.budgets[address] = AddressBudget(
+                TokenBucket(self.bytes_rate, self.bytes_burst) if self.bytes_rate else None,
+                TokenBucket(self.events_rate, self.events_burst) if self.events_rate else None)
+        return budget
 
 
 class ClientState:
     """What the limits remember about one connected client."""
-    __slots__ = ('events', 'bytes', 'address_bytes', 'strikes', 'rooms',
+    __slots__ = ('events', 'bytes', 'address', 'strikes', 'rooms',
                  'bytes_ok', 'claims')
 
-    def __init__(self, security: Security,
-                 address_bytes: Optional[SharedBucket] = None):
+    def __init__(self, security: Security, address: Optional[AddressBudget] = None):
         self.events = TokenBucket(security.rate_events_per_second,
                                   security.rate_events_burst)
         self.bytes = TokenBucket(security.rate_bytes_per_second,
                                  security.rate_bytes_burst)
-        self.address_bytes = address_bytes
+        self.address = address
         # Refused events drain this bucket; once it is empty the abuse is
         # sustained (about ten seconds of refusals) and the client is dropped.
         after = security.rate_disconnect_after
@@ -88,20 +96,24 @@ class ClientState:
         self.bytes_ok = True     # the current message fit the bytes bucket
         self.claims: Optional[dict] = None
 
-
     def take_bytes(self, amount: int) -> bool:
         """Whether `amount` bytes fit this client's and its address's budget."""
-        return self.bytes.take(amount) and (
-            self.address_bytes is None or self.address_bytes.take(amount))
+        shared = self.address and self.address.bytes
+        return self.bytes.take(amount) and (shared is None or shared.take(amount))
+
+    def take_event(self) -> bool:
+        """Whether one more event (any Socket.IO packet) fits this client's
+        and its address's budget."""
+        shared = self.address and self.address.events
+        return self.events.take() and (shared is None or shared.take())
 
 
-def client_state(sock, security: Security, address_bytes=None) -> ClientState:
+def client_state(sock, security: Security, address=None) -> ClientState:
     """The state of the client behind an Engine.IO session, made on first use
-    (address_bytes: a callable giving its address's shared bucket)."""
+    (address: a callable giving its address's AddressBudget)."""
     state = getattr(sock, 'kit_state', None)
     if state is None:
-        state = sock.kit_state = ClientState(
-            security, address_bytes() if address_bytes else None)
+        state = sock.kit_state = ClientState(security, address() if address else None)
     return state
 
 

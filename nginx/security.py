@@ -63,6 +63,7 @@ def listen_values(cluster: Cluster, listen: str) -> Dict[str, str]:
         listen {listen};
         server_name _;
         location = /healthz {{
+{limit_values(cluster)['LIMITS']}
             proxy_pass http://socketio_all;
             proxy_http_version 1.1;
             proxy_set_header Connection "";

@@ -88,7 +88,7 @@ def native_target(args, worker_class: str):
         # The generator is one address: the per-address limits (sized for
         # an office behind one NAT) would refuse the 10,000-client hold.
         'NGINX_CONNECTIONS_PER_ADDRESS': '0', 'NGINX_HANDSHAKES_PER_SECOND': '0',
-        'RATE_ADDRESS_BYTES_PER_SECOND': '0'})
+        'RATE_ADDRESS_BYTES_PER_SECOND': '0', 'RATE_ADDRESS_EVENTS_PER_SECOND': '0'})
     cluster.stop()  # what a crashed earlier bench left running, by its PID files
     cluster.start()
     try:

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+from tests.hostile.conftest import frame
 from tests.support import WebSocketSession
 
 FLOODERS = 8
@@ -62,3 +63,30 @@ def test_many_connections_from_one_address_share_its_budget(attack):
     # The member kept up and is still connected.
     assert member.call('whoami', {})['instance'] == 'app2'
     member.close()
+
+
+def test_many_connections_from_one_address_share_its_event_budget(attack):
+    """30 connections each within its own 100 events/s burst (150 `whoami`
+    each, 4,500 in all): the address's 1000/s, burst 2000, decides, so six
+    hundred such connections cannot keep an instance busy for everyone."""
+    sessions = [attack.session('app3') for _ in range(30)]
+    started = time.monotonic()
+    for ws in sessions:
+        ws.ws.sock.sendall(b''.join(
+            frame(f'42{100 + i}["whoami",{{}}]'.encode()) for i in range(150)))
+    ok = refused = 0
+    for ws in sessions:
+        for _ in range(150):
+            text = ws.ws.recv(10)
+            while not text.startswith('43'):
+                text = ws.ws.recv(10)
+            ack = json.loads(text[text.index('['):])[0]
+            ok += bool(ack.get('instance'))
+            refused += 'RATE_ADDRESS_EVENTS_PER_SECOND' in ack.get('error', '')
+    elapsed = time.monotonic() - started
+    for ws in sessions:
+        ws.close()
+    print(f'[30 connections x 150 events: {ok} answered, {refused} refused in '
+          f'{elapsed:.1f}s]', end=' ')
+    assert ok + refused == 4500
+    assert 2000 <= ok <= 2000 + 1000 * elapsed + 50, (ok, elapsed)

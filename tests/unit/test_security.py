@@ -207,18 +207,38 @@ def test_minted_tokens_are_what_the_instances_accept(tmp_path, monkeypatch, caps
     assert 'JWT_SECRET' in capsys.readouterr().err
 
 
-def test_connections_from_one_address_share_its_bytes_budget():
+def test_connections_from_one_address_share_its_budget():
     security = settings().security
     budgets = AddressBudgets(security)
-    assert budgets.rate == 2_000_000 and budgets.burst == 2_000_000
-    first = ClientState(security, budgets.bucket('10.0.0.1'))
-    second = ClientState(security, budgets.bucket('10.0.0.1'))
-    other = ClientState(security, budgets.bucket('10.0.0.2'))
+    assert (budgets.bytes_rate, budgets.bytes_burst) == (2_000_000, 2_000_000)
+    assert (budgets.events_rate, budgets.events_burst) == (1000, 2000)
+    first = ClientState(security, budgets.budget('10.0.0.1'))
+    second = ClientState(security, budgets.budget('10.0.0.1'))
+    other = ClientState(security, budgets.budget('10.0.0.2'))
     assert first.take_bytes(1_500_000)
     assert not second.take_bytes(1_000_000)    # the address's burst is spent
     assert other.take_bytes(1_000_000)         # another address is not
-    del first, second
-    assert list(budgets.buckets) == ['10.0.0.2']  # gone with its connections
-    off = AddressBudgets(settings(rate_address_bytes_per_second=0).security)
-    assert off.bucket('10.0.0.1') is None
+    # Events: many connections, each within its own 100/s, share 1000/s.
+    many = [ClientState(security, budgets.budget('10.0.0.3')) for _ in range(20)]
+    taken = sum(client.take_event() for client in many for _ in range(150))
+    assert 2000 <= taken < 2100                # the address's burst, not 20 x 150
+    del first, second, many
+    assert list(budgets.budgets) == ['10.0.0.2']  # gone with its connections
+    off = AddressBudgets(settings(rate_address_bytes_per_second=0,
+                                  rate_address_events_per_second=0).security)
+    assert off.budget('10.0.0.1') is None
     assert ClientState(security, None).take_bytes(1_000_000)
+
+
+def test_strict_json_refuses_nesting_past_its_depth():
+    """Deep enough to parse, too deep to re-encode safely on the sender's
+    instance (it failed there at 464 levels, after the other instances had
+    the message): refused at input, like deeper texts."""
+    depth = strictjson.MAX_DEPTH
+    assert strictjson.loads('[' * depth + ']' * depth)
+    for text in ('[' * (depth + 1) + ']' * (depth + 1),
+                 '["broadcast",{"data":' + '[' * 464 + ']' * 464 + '}]'):
+        with pytest.raises(ValueError, match='nested deeper'):
+            strictjson.loads(text)
+    wide = '[' + ','.join(['[[1]]'] * 5000) + ']'   # many brackets, shallow
+    assert len(strictjson.loads(wide)) == 5000
