@@ -296,4 +296,3 @@ class Recovery:
             except redis.RedisError as exc:
                 self.dirty.update(sid for sid in sids if sid in self.sessions)
                 log.warning('could not write session records: %s', exc)
-

@@ -230,10 +230,11 @@ class StreamsManager(socketio.PubSubManager, FanoutManager):
                 return self._handle_callback(message)
             if message.get('host_id') == self.host_id:
                 return None
-            if method == 'emit' and not self.seen.first(message):  # written twice
-                self.stats['duplicates_dropped'] += 1
-            elif method == 'emit':
-                return self._handle_emit(message, offset)
+            if method == 'emit':
+                if self.seen.first(message):
+                    return self._handle_emit(message, offset)
+                self.stats['duplicates_dropped'] += 1   # written twice
+                return None
             handler = {'disconnect': self._handle_disconnect,
                        'enter_room': self._handle_enter_room,
                        'leave_room': self._handle_leave_room,
