@@ -11,11 +11,11 @@ include .run/env.mk
 	@$(PYTHON) scripts/dotenv.py .env --make >$@
 endif
 
-# INSTANCES, HTTP_PORT and PAGE_PORT default to app/config.py's defaults.
+# INSTANCES, HTTP_PORT and PAGE_PORT default to socketio_kit/config/settings.py's defaults.
 include .run/defaults.mk
-.run/defaults.mk: app/config.py scripts/dotenv.py
+.run/defaults.mk: socketio_kit/config/settings.py scripts/dotenv.py
 	@mkdir -p .run
-	@$(PYTHON) -m app.config --defaults >.run/defaults.env
+	@$(PYTHON) -m socketio_kit.config --defaults >.run/defaults.env
 	@$(PYTHON) scripts/dotenv.py .run/defaults.env --make >$@
 MODE ?= auto
 VENV ?= .venv
@@ -85,13 +85,13 @@ deps: ## Install nginx, redis-server and strace (Debian packages) if missing
 install: $(VENV)/.installed ## Create the virtualenv with the app and test requirements
 
 .PHONY: lock
-lock: install ## Re-lock app/requirements.txt and requirements-dev.txt (with hashes) from their .in files
+lock: install ## Re-lock requirements.txt and requirements-dev.txt (with hashes) from their .in files
 	$(PY) -m uv pip compile --universal --python-version 3.11 --generate-hashes -q \
-		-o app/requirements.txt app/requirements.in
+		-o requirements.txt requirements.in
 	$(PY) -m uv pip compile --universal --python-version 3.11 --generate-hashes -q \
 		-o requirements-dev.txt requirements-dev.in
 
-$(VENV)/.installed: app/requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -135,7 +135,7 @@ images-offline: ## Build base, python, nginx and redis images and a wheelhouse w
 
 .PHONY: swarm-up swarm-down swarm-ps swarm-roll swarm-token
 # Tokens for the stack, signed with the secret its instances verify with.
-SWARM_MINT = JWT_SECRET_FILE="$$($(PY) compose/swarm.py --secret-path jwt_secret)" JWT_SECRET= $(PY) -m app.mint
+SWARM_MINT = JWT_SECRET_FILE="$$($(PY) compose/swarm.py --secret-path jwt_secret)" JWT_SECRET= $(PY) -m socketio_kit.mint
 swarm-up: install ## Deploy the stack on this engine's swarm (inits a single-node one if none; SWARM_HTTP_PORT, SWARM_STACK)
 	@compose/swarm-up
 

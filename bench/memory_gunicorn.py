@@ -1,6 +1,6 @@
 """gunicorn config for bench/memory.py: the kit's own config plus a memory dump.
 
-`app.gunicorn_conf` unchanged, and in the worker a SIGUSR2 handler that writes
+`socketio_kit.gunicorn_conf` unchanged, and in the worker a SIGUSR2 handler that writes
 what the worker holds to BENCH_DUMP_DIR/dump-<n>.json: gc object counts and
 sizes per type, and (when BENCH_TRACEMALLOC is a frame count > 0, tracing
 started in post_worker_init) a tracemalloc snapshot next to it. gunicorn's
@@ -18,8 +18,8 @@ import sys
 import time
 import tracemalloc
 
-from app.gunicorn_conf import *  # noqa: F401,F403 - the kit's settings as they are
-from app.gunicorn_conf import post_worker_init as _kit_post_worker_init
+from socketio_kit.gunicorn_conf import *  # noqa: F401,F403 - the kit's settings as they are
+from socketio_kit.gunicorn_conf import post_worker_init as _kit_post_worker_init
 
 _DUMP_DIR = os.environ.get('BENCH_DUMP_DIR', '')
 _FRAMES = int(os.environ.get('BENCH_TRACEMALLOC', '0') or 0)

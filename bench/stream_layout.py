@@ -3,7 +3,7 @@ the kit's Redis Streams manager should use, measured (issue 9, bench/NOTES.md).
 
 Its own redis-server (free loopback port, temp dir, no persistence); per layout K:
 1. write and fan-in: P producers XADD, pipelined and paced, entries like
-   app/streams.py's (the `broadcast` emit as JSON in field `m`, MAXLEN ~
+   socketio_kit/cluster/streams.py's (the `broadcast` emit as JSON in field `m`, MAXLEN ~
    STREAM_MAXLEN/K, streams prefilled to it) over 1000 rooms; R readers (the
    instances) each read all K streams with one XREAD BLOCK, decode every entry,
    XTRIM MINID ~ every 5 s. Reported: entries/s written and read, Redis CPU,
@@ -34,13 +34,13 @@ from pathlib import Path
 
 import redis
 
-from app.replay import missed, parse_offset
 from native.processes import stop_child
+from socketio_kit.recovery.replay import missed, parse_offset
 
 KEY = 'socketio:stream'
 ROOMS = 1000
 MAXLEN, MAX_AGE = 100_000, 600      # the kit's STREAM_MAXLEN, STREAM_MAX_AGE defaults
-READ_COUNT, BLOCK_MS = 1000, 200    # app/streams.py reads 1000 per XREAD
+READ_COUNT, BLOCK_MS = 1000, 200    # socketio_kit/cluster/streams.py reads 1000 per XREAD
 DRAIN = 1.0                         # seconds readers read on after the producers stop
 
 
@@ -102,7 +102,7 @@ def reader(port, k, idx, start_at, until, out):
     time.sleep(max(0.0, start_at - time.monotonic()))
     c0 = sum(os.times()[:2])
     while (now := time.monotonic()) < until:
-        if now >= next_trim:    # the listener's age limit (app/streams.py _trim)
+        if now >= next_trim:    # the listener's age limit (socketio_kit/cluster/streams.py _trim)
             floor = int((time.time() - MAX_AGE) * 1000)
             for s in last:
                 r.xtrim(s, minid=f'{floor}-0', approximate=True)

@@ -4,7 +4,7 @@
 #   kit-python:3.11-offline, kit-nginx:offline, kit-redis:offline
 #                          Debian's python3/nginx/redis-server on top of it
 #   compose/.generated/wheelhouse/
-#                          wheels of app/requirements.txt, built on the host
+#                          wheels of requirements.txt, built on the host
 #                          (PyPI is reachable from the host, not from containers)
 # and writes compose/.generated/offline.env, which points compose at them.
 # Idempotent: an image or wheelhouse that already exists is kept; set
@@ -110,16 +110,16 @@ build_image() {
 
 build_wheelhouse() {
     local wheelhouse="$generated/wheelhouse" stamp
-    stamp="$(sha256sum "$root/app/requirements.txt" | cut -d' ' -f1)"
+    stamp="$(sha256sum "$root/requirements.txt" | cut -d' ' -f1)"
     if [ "$rebuild" != 1 ] && [ -f "$wheelhouse/.requirements.sha256" ] \
         && [ "$(cat "$wheelhouse/.requirements.sha256")" = "$stamp" ]; then
-        say "wheelhouse for app/requirements.txt exists, kept"
+        say "wheelhouse for requirements.txt exists, kept"
         return
     fi
-    say "building wheels of app/requirements.txt into compose/.generated/wheelhouse"
+    say "building wheels of requirements.txt into compose/.generated/wheelhouse"
     rm -rf "$wheelhouse"
     mkdir -p "$wheelhouse"
-    # app/requirements.txt is a complete lock with hashes (make lock) and the
+    # requirements.txt is a complete lock with hashes (make lock) and the
     # image installs it with --no-deps, checking every hash. Environment
     # markers are dropped here on purpose: the host's Python (3.11.7) and
     # Debian's python3 in the image (3.11.2) disagree on some (redis needs
@@ -127,7 +127,7 @@ build_wheelhouse() {
     # line and pip in the image picks what its interpreter needs.
     sed -e '/^[[:space:]]*--hash/d' -e 's/[[:space:]]*\\$//' -e 's/[[:space:]]*#.*$//' \
         -e "/sys_platform == 'win32'/d" -e 's/[[:space:]]*;.*$//' -e '/^[[:space:]]*$/d' \
-        "$root/app/requirements.txt" >"$wheelhouse/.requirements-all.txt"
+        "$root/requirements.txt" >"$wheelhouse/.requirements-all.txt"
     quiet "$python" -m pip wheel --quiet --no-deps -r "$wheelhouse/.requirements-all.txt" -w "$wheelhouse"
     echo "$stamp" >"$wheelhouse/.requirements.sha256"
 }

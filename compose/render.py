@@ -1,7 +1,7 @@
 """Write compose/.generated/ for the configured number of instances.
 
 `python3 compose/render.py` (run by compose/run-compose before every compose command)
-reads INSTANCES and the nginx settings through app.config.load_cluster(), then
+reads INSTANCES and the nginx settings through socketio_kit.config.load_cluster(), then
 writes:
 
 - instances.yaml: services app1..appN, each `extends: app` from compose.yaml
@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import ConfigError, child_env, load_cluster  # noqa: E402
-from app.config_observability import load_observability  # noqa: E402
 from native.redis import PUBSUB_OUTPUT_BUFFER  # noqa: E402
 from nginx import render as nginx_render  # noqa: E402
+from socketio_kit.config import ConfigError, child_env, load_cluster  # noqa: E402
+from socketio_kit.config.observability import load_observability  # noqa: E402
 
 GENERATED = ROOT / 'compose' / '.generated'
 APP_PORT = 8000  # BIND of every app container, see compose.yaml

@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import ConfigError  # noqa: E402
 from nginx import render as nginx_render  # noqa: E402
+from socketio_kit.config import ConfigError  # noqa: E402
 
 OUT = ROOT / 'compose' / '.generated' / 'swarm'
 INSTANCE_RE = re.compile(r'^app[0-9]+$')

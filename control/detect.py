@@ -12,8 +12,8 @@ PROJECT = 'socketio-kit'  # COMPOSE_PROJECT in the Makefile
 def native_controller(run_dir: Optional[Path] = None) -> Optional[NativeController]:
     """The native cluster of `make local` if any of its instances runs."""
     try:
-        from app.config import ConfigError, load_cluster
         from native.cluster import RUN_DIR, LocalCluster
+        from socketio_kit.config import ConfigError, load_cluster
     except ImportError:  # installed from the wheel, outside the kit
         return None
     try:

@@ -47,8 +47,8 @@ def rolling_restart(control: Controller, url: str, say=print):
 
 
 def main(argv=None) -> int:
-    from app.config import load_cluster
     from control.detect import PROJECT, detect
+    from socketio_kit.config import load_cluster
     parser = argparse.ArgumentParser(prog='python -m control.rolling', description=__doc__)
     parser.add_argument('--project', default=PROJECT, help='compose project')
     args = parser.parse_args(argv)

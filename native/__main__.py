@@ -9,9 +9,9 @@ restarts every instance, one at a time (make rolling-restart).
 import argparse
 import sys
 
-from app.config import ConfigError, load_cluster, load_settings
 from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
 from native.processes import ProcessError
+from socketio_kit.config import ConfigError, load_cluster, load_settings
 
 PAGE_ROOT = ROOT / 'page'
 

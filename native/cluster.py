@@ -1,7 +1,7 @@
 """The topology as local processes: redis-server, N instances, nginx.
 
 Each process is started with the same command and configuration as its
-container (`app/start`, the rendered nginx.conf); native.processes spawns,
+container (`python -m socketio_kit`, the rendered nginx.conf); native.processes spawns,
 records and signals them. This module knows the order (redis, the instances,
 nginx; the reverse to stop) and when each one is healthy.
 """
@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from app.config import Cluster, child_env, load_cluster, load_settings
 from native import redis as kit_redis
 from native.net import free_ports, http_get
 from native.processes import ROOT, ProcessError, ProcessTable
 from nginx.render import Instance, Paths, render
+from socketio_kit.config import Cluster, child_env, load_cluster, load_settings
 
-APP_START = str(ROOT / 'app' / 'start')
+# The one start command of an instance (socketio_kit/__main__.py), as in
+# the containers.
+APP_START = [sys.executable, '-m', 'socketio_kit']
 INSTANCE_START_WAIT = 30.0
 INFRA_START_WAIT = 15.0
 
@@ -129,7 +131,7 @@ class LocalCluster:
                            f'{self.processes.log_tail(name)}')
 
     def _spawn_instance(self, name: str):
-        self.processes.spawn(name, [APP_START], env=self.instance_env(name))
+        self.processes.spawn(name, APP_START, env=self.instance_env(name))
 
     def _wait_instance(self, name: str, wait: float = INSTANCE_START_WAIT):
         url = self.health_url(name)
@@ -145,7 +147,7 @@ class LocalCluster:
         # The stream and the recoverable sessions live here: an append-only
         # file keeps them across a restart of Redis (native/redis.py). A Redis
         # that comes back empty anyway is detected by the instances
-        # (app/streams.py, the epoch), whose clients then get new sessions.
+        # (socketio_kit/cluster/streams.py, the epoch), whose clients then get new sessions.
         conf = kit_redis.write_config(self.run_dir, port)
         secret = kit_redis.password(self.run_dir)
         self.processes.spawn('redis', [self.redis_bin, str(conf)])

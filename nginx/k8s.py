@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from app.config import load_cluster
 from nginx.render import Paths, render
 from nginx.routing import Resolved
+from socketio_kit.config import load_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / 'deploy' / 'k8s' / 'base' / 'nginx.conf'

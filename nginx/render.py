@@ -8,7 +8,7 @@ image expects them):
     python -m nginx.render --instance app1=127.0.0.1:8001 \
         --instance app2=127.0.0.1:8002 --listen 8080 --out .run/nginx.conf
 
-Timeouts, the Socket.IO path and sizes come from app.config.load_cluster(),
+Timeouts, the Socket.IO path and sizes come from socketio_kit.config.load_cluster(),
 which refuses a proxy timeout too short for the configured ping values.
 """
 import argparse
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from app.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
-from app.config_security import tls_files
 from nginx.routing import Resolved, static_values
 from nginx.security import limit_values, listen_values
+from socketio_kit.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
+from socketio_kit.config.security import tls_files
 
 TEMPLATE = Path(__file__).with_name('nginx.conf.template')
 PLACEHOLDER = re.compile(r'{{ ([A-Z_]+) }}')

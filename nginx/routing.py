@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
-from app.config import INSTANCE_NAME_RE, ConfigError
+from socketio_kit.config import INSTANCE_NAME_RE, ConfigError
 
 PREFIX_RE = re.compile(r'^[a-z][a-z0-9-]{0,15}$')
 DOMAIN_RE = re.compile(r'^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$')

@@ -2,12 +2,12 @@
 
 nginx/render.py fills the template's LIMIT_ZONES, LIMITS, LISTEN_DIRECTIVES
 and REDIRECT_SERVER placeholders from these, with the Cluster's `edge`
-settings (app/config_security.py).
+settings (socketio_kit/config/security.py).
 """
 from typing import Dict
 
-from app.config import Cluster
-from app.config_security import tls_files
+from socketio_kit.config import Cluster
+from socketio_kit.config.security import tls_files
 
 
 def limit_values(cluster: Cluster) -> Dict[str, str]:

@@ -16,9 +16,9 @@ from typing import List
 
 import pytest
 
-from app.config import load_cluster
 from control import Controller, DockerController, NativeController
 from control.detect import PROJECT
+from socketio_kit.config import load_cluster
 from tests.support import local_cluster
 
 # The worker class whose cluster runs every long test in full; the others
@@ -31,7 +31,7 @@ def pytest_addoption(parser):
                      help='cluster the integration tests run against')
     parser.addoption('--compose-url', default=None,
                      help='balancer URL of the compose cluster (default: '
-                     'HTTP_PORT on 127.0.0.1, as app.config reads it)')
+                     'HTTP_PORT on 127.0.0.1, as socketio_kit.config reads it)')
     parser.addoption('--compose-project', default=PROJECT)
     parser.addoption('--swarm-url', default=None,
                      help='balancer URL of the swarm stack (default: SWARM_HTTP_PORT)')

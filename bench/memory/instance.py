@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from native.cluster import APP_START
 from native.net import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,14 +85,14 @@ def instance(worker_class: str, run_dir: Path, breakdown: bool, frames: int):
                'REDIS_URL': f'redis://127.0.0.1:{redis_port}/0',
                'PYTHON': sys.executable}
         if breakdown:
-            # app/start's command with the wrapper config (gunicorn's -c wins
-            # over GUNICORN_CMD_ARGS, so the wrapper cannot ride on app/start).
+            # The start command with the wrapper config (gunicorn's -c wins
+            # over GUNICORN_CMD_ARGS, so the wrapper cannot ride on it).
             argv = [sys.executable, '-m', 'gunicorn', '-c',
-                    'python:bench.memory_gunicorn', 'app.wsgi:application']
+                    'python:bench.memory_gunicorn', 'socketio_kit.wsgi:application']
             env.update(BENCH_DUMP_DIR=str(dump_dir),
                        BENCH_TRACEMALLOC=str(frames))
         else:
-            argv = [str(ROOT / 'app' / 'start')]
+            argv = APP_START
         log = open(run_dir / 'instance.log', 'wb')
         app = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT,

@@ -17,19 +17,19 @@ CATEGORIES = [
     ('environ / request objects', (
         'gunicorn/http/', 'gunicorn/workers/base_async.py', 'urllib/parse.py',
         'http/cookies.py', 'engineio/middleware.py', 'socketio/middleware.py',
-        'app/wsgi.py')),
+        'socketio_kit/wsgi.py')),
     ('WebSocket connection (kit WebSocket + green socket)', (
-        'app/connection.py', 'app/websocket.py', 'app/greenio.py',
+        'socketio_kit/transport/connection.py', 'socketio_kit/transport/websocket.py', 'socketio_kit/transport/greenio.py',
         'eventlet/greenio/', 'gevent/_socket', 'gevent/socket.py',
         '/socket.py', 'gunicorn/workers/geventlet.py',
         'gunicorn/workers/ggevent.py', 'gevent/server.py',
         'gevent/baseserver.py')),
     ('engineio session + queue', (
-        'engineio/', 'app/engine.py', 'eventlet/queue.py', 'gevent/queue.py',
+        'engineio/', 'socketio_kit/transport/engine.py', 'eventlet/queue.py', 'gevent/queue.py',
         'eventlet/event.py', 'eventlet/semaphore.py', 'gevent/event.py',
         '/queue.py', '/threading.py')),
     ('socketio session / rooms', (
-        'socketio/', 'app/server.py', 'app/fanout.py', 'json/')),
+        'socketio/', 'socketio_kit/server.py', 'socketio_kit/cluster/fanout.py', 'json/')),
     (GREENLETS, (
         'eventlet/greenthread.py', 'eventlet/greenpool.py', 'eventlet/hubs/',
         'gevent/pool.py', 'gevent/greenlet.py', 'gevent/hub.py',

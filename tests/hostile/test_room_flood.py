@@ -13,7 +13,7 @@ from tests.support import WebSocketSession
 FLOODERS = 8
 SIZE = 50_000                 # bytes of data per broadcast
 PER_FLOODER = 200             # 10 MB each, far past every bucket
-ADDRESS_RATE = ADDRESS_BURST = 2_000_000    # the defaults (app/config_security.py)
+ADDRESS_RATE = ADDRESS_BURST = 2_000_000    # the defaults (socketio_kit/config/security.py)
 CLIENT_BURST = 2_000_000      # RATE_BYTES_BURST's default
 
 

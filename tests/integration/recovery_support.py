@@ -69,7 +69,7 @@ class Sender(threading.Thread):
     def __init__(self, url: str, name: str, room: str, rate: float):
         super().__init__(daemon=True)
         self.client = Client(url).connect()
-        # A client may broadcast only into a room it joined (app/guard.py).
+        # A client may broadcast only into a room it joined (socketio_kit/policy/guard.py).
         ack = self.client.call('join', {'room': room})
         assert ack['ok'], ack
         self.name, self.room, self.interval = name, room, 1.0 / rate
@@ -119,11 +119,11 @@ class Sender(threading.Thread):
 
 class EmitterSender(Sender):
     """Like Sender, but a backend process: the kit's write-only emitter
-    (app.streams.StreamsManager) adds to the stream, no instance involved."""
+    (socketio_kit.cluster.streams.StreamsManager) adds to the stream, no instance involved."""
 
     def __init__(self, redis_url: str, name: str, room: str, rate: float):
         threading.Thread.__init__(self, daemon=True)
-        from app.streams import StreamsManager
+        from socketio_kit.cluster.streams import StreamsManager
         self.emitter = StreamsManager(redis_url, write_only=True)
         self.client = None
         self.name, self.room, self.interval = name, room, 1.0 / rate

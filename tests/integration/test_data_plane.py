@@ -1,4 +1,4 @@
-"""The WebSocket data plane (app/engine.py, app/connection.py, app/fanout.py)
+"""The WebSocket data plane (socketio_kit/transport/engine.py, socketio_kit/transport/connection.py, socketio_kit/cluster/fanout.py)
 against real instances: the compression policy, frames compressed once above
 the threshold, the real socket.io-client, the slow-consumer cap, coalescing,
 and every emit form the kit's Redis Streams manager carries across instances.
@@ -13,7 +13,7 @@ import psutil
 import pytest
 import redis
 
-from app.streams import StreamsManager
+from socketio_kit.cluster.streams import StreamsManager
 from tests.support import (
     ALLOWED_ORIGIN,
     BROWSER_OFFER,
@@ -205,7 +205,7 @@ def test_every_emit_form_crosses_instances(plane):
             members.append(Client(plane.url).connect())
         for m in members:
             assert m.call('join', {'room': 'forms'})['ok']
-        # The kit's emitter API for backend processes (app/streams.py): the
+        # The kit's emitter API for backend processes (socketio_kit/cluster/streams.py): the
         # same stream the instances read, no Socket.IO server needed.
         emitter = StreamsManager(plane.redis_url, write_only=True)
         first, second = members[0], members[1]

@@ -1,4 +1,4 @@
-"""The emitter (app/emit.py), from outside the cluster: its messages reach the
+"""The emitter (socketio_kit/emit.py), from outside the cluster: its messages reach the
 room's members on every instance exactly once, and no one else."""
 import subprocess
 import sys
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from app.emit import create_emitter
 from native.cluster import ROOT
+from socketio_kit.emit import create_emitter
 from tests.support import clients, local_cluster, new_room
 
 # Private native clusters: under --target compose these are skipped.
@@ -31,7 +31,7 @@ def test_cli_reaches_every_instance_exactly_once(kit):
     with clients(kit.url, 6) as opened, clients(kit.url, 3) as outsiders:
         members_everywhere(kit, opened, room)
         proc = subprocess.run(
-            [sys.executable, '-m', 'app.emit', '--room', room, '--event', 'message',
+            [sys.executable, '-m', 'socketio_kit.emit', '--room', room, '--event', 'message',
              '{"from": "cron", "n": 1}'], cwd=ROOT, capture_output=True, text=True,
             timeout=30, check=False, env={'REDIS_URL': kit.redis_url, 'PATH': '/usr/bin'})
         assert proc.returncode == 0, proc.stderr
@@ -58,7 +58,7 @@ def test_api_room_and_one_sid(kit):
 
 
 def test_cli_refuses_a_payload_that_is_not_json(kit):
-    proc = subprocess.run([sys.executable, '-m', 'app.emit', '--room', 'r', '--event', 'e',
+    proc = subprocess.run([sys.executable, '-m', 'socketio_kit.emit', '--room', 'r', '--event', 'e',
                            '{not json'], cwd=ROOT, capture_output=True, text=True, timeout=30,
                           check=False, env={'REDIS_URL': kit.redis_url})
     assert proc.returncode == 2 and 'not JSON' in proc.stderr

@@ -5,18 +5,18 @@ import time
 
 import pytest
 
-from app.config import child_env
-from native.cluster import ROOT
+from native.cluster import APP_START
 from native.net import http_get
 from native.processes import stop_child
+from socketio_kit.config import child_env
 from tests.support import free_port
 
 pytestmark = pytest.mark.only_target('local')
-START = str(ROOT / 'app' / 'start')
+
 
 
 def _run(env, timeout=20):
-    return subprocess.run([START], env=child_env({'PYTHON': sys.executable,
+    return subprocess.run(APP_START, env=child_env({'PYTHON': sys.executable,
                                                   **env}),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -41,7 +41,7 @@ def test_healthz_reports_redis_down_with_503(worker_class):
     port = free_port()
     dead_redis = f'redis://127.0.0.1:{free_port()}/0'
     proc = subprocess.Popen(
-        [START], env=child_env({'PYTHON': sys.executable, 'INSTANCE_NAME': 'solo',
+        APP_START, env=child_env({'PYTHON': sys.executable, 'INSTANCE_NAME': 'solo',
                                 'BIND': f'127.0.0.1:{port}',
                                 'REDIS_URL': dead_redis,
                                 'WORKER_CLASS': worker_class}),

@@ -75,8 +75,8 @@ def test_instances_are_a_statefulset_named_like_their_sids(overlay):
     assert not pool['spec'].get('publishNotReadyAddresses')
     env = {e['name']: e for e in pod_spec(app)['containers'][0]['env']}
     assert env['INSTANCE_NAME']['valueFrom']['fieldRef']['fieldPath'] == 'metadata.name'
-    # Pod names app-0, app-1 are valid instance names (app/config.py).
-    from app.config import INSTANCE_NAME_RE
+    # Pod names app-0, app-1 are valid instance names (socketio_kit/config/settings.py).
+    from socketio_kit.config import INSTANCE_NAME_RE
     assert INSTANCE_NAME_RE.match(f'{app["metadata"]["name"]}-12345')
 
 
@@ -93,7 +93,7 @@ def test_probes_drain_and_grace(overlay):
     pre_stop = app['lifecycle']['preStop']['exec']['command']
     assert pre_stop[0] == 'sleep'
     drain = int(re.search(r'^graceful_timeout = (\d+)$',
-                          (ROOT / 'app' / 'gunicorn_conf.py').read_text(), re.M).group(1))
+                          (ROOT / 'socketio_kit' / 'gunicorn_conf.py').read_text(), re.M).group(1))
     assert spec['terminationGracePeriodSeconds'] > int(pre_stop[1]) + drain + 5
 
 

@@ -20,12 +20,12 @@ from urllib.parse import quote
 
 import pytest
 
-from app.config import load_cluster
 from native.cluster import LocalCluster
 from native.net import free_ports, http_get
 from native.processes import ProcessTable
 from nginx import k8s
 from nginx.render import Paths
+from socketio_kit.config import load_cluster
 from tests.support import (
     ALLOWED_ORIGIN,
     PATH,

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from app.config import ConfigError, load_cluster, load_settings
+from socketio_kit.config import ConfigError, load_cluster, load_settings
 
 
 def test_defaults():

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from app.config import ConfigError, load_cluster
 from nginx.render import Instance, Paths, parse_instance, render
+from socketio_kit.config import ConfigError, load_cluster
 
 INSTANCES = [Instance('app1', '10.0.0.1:8000'), Instance('app2', '10.0.0.2:8000'),
              Instance('app3', '10.0.0.3:8000')]

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from app.config import ConfigError, load_cluster
 from nginx.render import Paths, render
 from nginx.routing import Resolved
+from socketio_kit.config import ConfigError, load_cluster
 
 SWARM = Resolved('127.0.0.11', 'app', '', 'app-pool')
 K8S = Resolved('kube-dns.kube-system.svc.cluster.local', 'app-',

@@ -2,8 +2,8 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.config import ConfigError, load_cluster, load_settings
-from app.metrics import NULL_METRICS, Metrics
+from socketio_kit.config import ConfigError, load_cluster, load_settings
+from socketio_kit.observability.metrics import NULL_METRICS, Metrics
 
 
 def test_defaults():
@@ -64,8 +64,8 @@ def test_labels_stay_bounded():
 def test_connect_handler_refusal_is_counted_and_logged(caplog):
     import socketio
 
-    from app.server import create_server
-    sio = create_server(load_settings({'INSTANCE_NAME': 'app1'}))
+    from socketio_kit.server import Server
+    sio = Server(settings=load_settings({'INSTANCE_NAME': 'app1'}))
     metrics = Metrics('app1')
     sio.metrics = metrics
 
@@ -73,10 +73,10 @@ def test_connect_handler_refusal_is_counted_and_logged(caplog):
     def connect(sid, environ, auth=None):
         raise socketio.exceptions.ConnectionRefusedError('token expired')
 
-    with caplog.at_level('WARNING', logger='app'), \
+    with caplog.at_level('WARNING', logger='socketio_kit'), \
             pytest.raises(socketio.exceptions.ConnectionRefusedError):
         sio._trigger_event('connect', '/', 'sid1', {}, None)
-    record, = [r for r in caplog.records if r.name == 'app']
+    record, = [r for r in caplog.records if r.name == 'socketio_kit']
     assert (record.sid, record.event, record.reason) == ('sid1', 'connect_refused', 'auth')
     assert 'token expired' in record.getMessage()
     got = samples(metrics)
@@ -87,8 +87,8 @@ def test_json_formatter_one_object_with_fields():
     import json
     import logging
 
-    from app.logs import InstanceField, fields, formatter
-    record = logging.LogRecord('app', logging.WARNING, __file__, 1, 'refused %s', ('x',), None)
+    from socketio_kit.observability.logs import InstanceField, fields, formatter
+    record = logging.LogRecord('socketio_kit', logging.WARNING, __file__, 1, 'refused %s', ('x',), None)
     for key, value in fields(sid='s1', event='connect_refused', reason='origin').items():
         setattr(record, key, value)
     InstanceField('app2').filter(record)

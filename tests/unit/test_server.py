@@ -1,9 +1,9 @@
 """The instance's own pieces, without a network: sids, the origin policy."""
 import logging
 
-from app.binding import cookie_value
-from app.config import load_settings
-from app.server import OriginPolicy, create_server
+from socketio_kit.config import load_settings
+from socketio_kit.policy.binding import cookie_value
+from socketio_kit.server import OriginPolicy, Server
 
 
 def _settings(**env):
@@ -11,7 +11,7 @@ def _settings(**env):
 
 
 def test_session_ids_carry_the_instance_name():
-    sio = create_server(_settings())
+    sio = Server(settings=_settings())
     ids = {sio.eio.generate_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(i.startswith('app7.') and len(i) > 20 for i in ids)
@@ -21,7 +21,7 @@ def test_session_ids_carry_the_instance_name():
 def test_origin_policy_allows_listed_and_logs_refusals_once(caplog):
     policy = OriginPolicy(_settings(
         CORS_ALLOWED_ORIGINS='http://a.example,http://b.example'))
-    with caplog.at_level(logging.WARNING, logger='app'):
+    with caplog.at_level(logging.WARNING, logger='socketio_kit'):
         assert policy('http://a.example')
         assert not policy('http://evil.example')
         assert not policy('http://evil.example')

@@ -1,10 +1,10 @@
-"""The WebSocket framing and the permessage-deflate negotiation (app/websocket.py)."""
+"""The WebSocket framing and the permessage-deflate negotiation (socketio_kit/transport/websocket.py)."""
 import os
 import zlib
 
 import pytest
 
-from app.websocket import (
+from socketio_kit.transport.websocket import (
     DEFLATE_TAIL,
     OP_BINARY,
     OP_TEXT,

@@ -8,12 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from app import replay
-from app.config import ConfigError, load_settings
-from app.outbox import Outbox
-from app.recovery import Recovery
-from app.sessions import Session
 from loadtest.recovering import SessionRecovery
+from socketio_kit.cluster import entries
+from socketio_kit.cluster.outbox import Outbox
+from socketio_kit.config import ConfigError, load_settings
+from socketio_kit.recovery import Recovery, replay
+from socketio_kit.recovery.sessions import Session
 
 
 def test_outbox_drops_the_oldest_past_its_size_and_counts_them():
@@ -30,7 +30,7 @@ def test_outbox_drops_the_oldest_past_its_size_and_counts_them():
 
 def test_outbox_expires_entries_older_than_its_age(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr('app.outbox.time.monotonic', lambda: now[0])
+    monkeypatch.setattr('socketio_kit.cluster.outbox.time.monotonic', lambda: now[0])
     box = Outbox(max_messages=100, max_age=10)
     box.put('old')
     now[0] += 11
@@ -40,10 +40,10 @@ def test_outbox_expires_entries_older_than_its_age(monkeypatch):
 
 
 def test_offsets_compare_as_stream_ids_not_strings():
-    assert replay.parse_offset('1700000000000-12') == (1700000000000, 12)
-    assert replay.after('5-10', '5-9')          # '5-10' < '5-9' as strings
+    assert entries.parse_offset('1700000000000-12') == (1700000000000, 12)
+    assert entries.after('5-10', '5-9')          # '5-10' < '5-9' as strings
     for bad in (None, '', 'abc', '1-', '-1', '1-2-3', 'x' * 50, 12):
-        assert replay.parse_offset(bad) is None
+        assert entries.parse_offset(bad) is None
 
 
 @pytest.mark.parametrize('msg, owed', [
@@ -64,9 +64,9 @@ def test_which_entries_a_recovering_session_is_owed(msg, owed):
 
 
 def test_binary_arguments_survive_the_stream():
-    data, binary = replay.message_data([{'a': 1}, b'\x00\xff'])
+    data, binary = entries.message_data([{'a': 1}, b'\x00\xff'])
     assert binary
-    assert replay.event_args({'data': data, 'binary': True}) == [{'a': 1}, b'\x00\xff']
+    assert entries.event_args({'data': data, 'binary': True}) == [{'a': 1}, b'\x00\xff']
 
 
 def test_recovery_settings():
@@ -142,7 +142,7 @@ def test_saved_session_data_goes_into_the_record_once_per_change():
 def test_session_data_that_cannot_be_kept_is_refused_in_one_line(caplog, value, reason):
     recovery, calls = _recovery(max_data=100)
     recovery.saved('s1', '/', {'ok': 1})
-    with caplog.at_level(logging.WARNING, logger='app.recovery'):
+    with caplog.at_level(logging.WARNING, logger='socketio_kit.recovery'):
         recovery.saved('s1', '/', value)     # never raises into the app
     assert [r.reason for r in caplog.records] == [reason]
     assert 'MAX_PAYLOAD_BYTES=100' in caplog.records[0].getMessage()
@@ -167,9 +167,9 @@ class _Stream:
                         for i, m in enumerate(messages)]
 
     def xrange(self, stream, min, max, count):
-        after = replay.parse_offset(min.lstrip('('))
+        after = entries.parse_offset(min.lstrip('('))
         return [e for e in self.entries
-                if replay.parse_offset(e[0].decode()) > after][:count]
+                if entries.parse_offset(e[0].decode()) > after][:count]
 
 
 def test_a_replay_is_bounded_in_bytes_owed_and_read_and_lets_others_run():
@@ -192,7 +192,7 @@ def test_a_replay_is_bounded_in_bytes_owed_and_read_and_lets_others_run():
 
 
 def test_an_emit_written_twice_is_read_once():
-    from app.dedupe import WINDOW, SeenEmits
+    from socketio_kit.cluster.dedupe import WINDOW, SeenEmits
     seen = SeenEmits()
     first = {'method': 'emit', 'host_id': 'h1', 'n': 7}
     assert seen.first(first) and not seen.first(dict(first))

@@ -1,1 +1,0 @@
-"""The Socket.IO service: one python-socketio Server per gunicorn worker."""
