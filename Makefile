@@ -56,6 +56,8 @@ PAGE_DEPS := page/node_modules/.package-lock.json
 COMPOSE_RUNNING = docker info >/dev/null 2>&1 && [ -n "$$(docker ps -aq --filter label=com.docker.compose.project=$(COMPOSE_PROJECT))" ]
 
 export INSTANCES HTTP_PORT PAGE_PORT OFFLINE COMPOSE PYTHON PROFILE
+# The application the instances serve (README, "Your own application").
+export APP APP_PATH
 export SWARM_STACK SWARM_HTTP_PORT SWARM_NODES
 export COMPOSE_PROJECT_NAME := $(COMPOSE_PROJECT)
 

@@ -1,6 +1,12 @@
 """The controller interface every kind of cluster implements."""
 from typing import Dict, List, Optional
 
+# Where the kit serves its own HTTP routes (/_kit/healthz, ...), on every
+# instance and through nginx: socketio_kit.config.KIT_PREFIX, repeated here
+# once because the tools (doctor, loadtest, control) ship without the
+# runtime; tests/unit checks that the two agree.
+KIT_PREFIX = '/_kit'
+
 
 class Controller:
     """A cluster we can only connect to: no instance can be killed, stopped

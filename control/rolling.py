@@ -13,11 +13,11 @@ import time
 import urllib.error
 import urllib.request
 
-from control.base import Controller
+from control.base import KIT_PREFIX, Controller
 
 
 def balancer_sees(url: str, name: str, wait: float = 5.0) -> bool:
-    """Whether nginx sent one of its /healthz requests to instance name
+    """Whether nginx sent one of its health requests to instance name
     within wait seconds. nginx disabled the instance for fail_timeout when it
     went away, then lets one request probe it; a WebSocket never ends, so
     only a short request that succeeds clears the failure. Until then, nearly
@@ -26,7 +26,7 @@ def balancer_sees(url: str, name: str, wait: float = 5.0) -> bool:
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f'{url}/healthz', timeout=1) as reply:
+            with urllib.request.urlopen(f'{url}{KIT_PREFIX}/healthz', timeout=1) as reply:
                 if json.load(reply).get('instance') == name:
                     return True
         except (OSError, ValueError, urllib.error.URLError):

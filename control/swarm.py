@@ -12,7 +12,7 @@ so the verbs are Swarm's:
 import time
 from typing import Dict, List, Optional
 
-from control.base import Controller
+from control.base import KIT_PREFIX, Controller
 from control.docker import ContainerStats
 from native.net import http_get
 from nginx.routing import DNS_VALID
@@ -88,7 +88,7 @@ class SwarmController(ContainerStats, Controller):
         if not self.url:
             return
         deadline = time.monotonic() + wait
-        while http_get(f'{self.url}/_instance/{name}/healthz', 2)[0] != 200:
+        while http_get(f'{self.url}{KIT_PREFIX}/instance/{name}/healthz', 2)[0] != 200:
             if time.monotonic() > deadline:
                 raise TimeoutError(f'nginx did not reach {name} within {wait:.0f}s')
             time.sleep(0.2)

@@ -89,7 +89,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             'ok': not failed, 'results': [r.as_dict() for r in results],
         }, indent=2))
     else:
-        kit = f' (the kit: /healthz answered by {probe.kit})' if probe.kit else ''
+        kit = f' (the kit: /_kit/healthz answered by {probe.kit})' if probe.kit else ''
         print(f'{summary(results)}{kit}')
     return 1 if failed else 0
 

@@ -1,5 +1,5 @@
 """The fixes the doctor prints, in one table: the kit's setting or file when
-/healthz says the target is the kit, the generic python-socketio / Node
+/_kit/healthz says the target is the kit, the generic python-socketio / Node
 socket.io option or nginx directive otherwise.
 
 Templates are str.format strings; `fix(probe, name, **fields)` fills them.
@@ -59,6 +59,23 @@ FIXES = {
         'add affinity in the balancer: nginx `ip_hash;` (or `hash '
         '$remote_addr consistent;`) in the upstream, or route by the sid like '
         'this kit; or use transports: ["websocket"] only'),
+    'binding-cookie': Fix(
+        'set SESSION_BINDING=auto (the default: the cookie when the client '
+        'sends it back, else the address it connected from), or connect with '
+        'io(url, {{withCredentials: true}})',
+        'the server binds each session to a cookie its handshake sets, which a '
+        'client on another origin sends only with io(url, {{withCredentials: '
+        'true}}) (and credentials allowed in CORS); or bind sessions to '
+        'something every request carries'),
+    'binding-address': Fix(
+        'the client address nginx passes (X-Real-IP) changed within one '
+        'session: behind another proxy, restore the client\'s with nginx '
+        'real_ip (set_real_ip_from, real_ip_header X-Forwarded-For); with '
+        'SESSION_BINDING=auto a client that sends its cookie back '
+        '(withCredentials: true) passes from any address',
+        'the server binds each session to the client address, which changed '
+        'within one session: restore the client address behind proxies, or '
+        'bind sessions to a cookie'),
     'proxy-timeout': Fix(
         'raise PROXY_TIMEOUT (nginx proxy_read_timeout / proxy_send_timeout) '
         'above {twice:.0f} s',

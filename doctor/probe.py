@@ -1,13 +1,14 @@
 """The doctor's view of one deployment: the probe, its handshake, sessions.
 
 A Probe is built once per run (`Probe.parse(options).open()`): it parses the URL, asks
-/healthz whether the target is the kit, and makes the first Engine.IO
+/_kit/healthz whether the target is the kit, and makes the first Engine.IO
 handshake with the page's Origin. The checks read it and never change it.
 """
 import dataclasses
 import json
 from typing import List, Optional, Tuple
 
+from control.base import KIT_PREFIX
 from doctor.result import Options
 from doctor.wire import Response, Target, WireError, decode_payload, eio_query, open_packet, request
 
@@ -97,7 +98,7 @@ class Probe:
 
     def detect_kit(self) -> Optional[str]:
         try:
-            resp = self.get(self.target.prefix + '/healthz', timeout=2)
+            resp = self.get(f'{self.target.prefix}{KIT_PREFIX}/healthz', timeout=2)
             body = json.loads(resp.text)
         except (WireError, ValueError):
             return None

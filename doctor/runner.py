@@ -7,7 +7,7 @@ Engine.IO handshake at the path; without one they are reported as SKIP.
 import dataclasses
 from typing import Callable, List, Optional
 
-from doctor import cors, namespace, path, scheme, security, slow, sticky, websocket
+from doctor import binding, cors, namespace, path, scheme, security, slow, sticky, websocket
 from doctor.probe import Probe
 from doctor.result import FAIL, SKIP, Result
 from doctor.wire import WireError
@@ -29,6 +29,7 @@ CHECKS = (
     Check('cors', cors.check),
     Check('preflight', cors.check_preflight),
     Check('cookies', security.check_cookies),
+    Check('binding', binding.check),
     Check('websocket', websocket.check),
     Check('sticky', sticky.check),
     Check('namespace', namespace.check),

@@ -2,6 +2,7 @@
 holds it ("Session ID unknown" otherwise)?"""
 from typing import List, Optional
 
+from doctor.binding import MARK, refusal, refusal_fix
 from doctor.fixes import fix
 from doctor.probe import UNKNOWN_SESSION, Probe, Session, welcome_instance
 from doctor.result import FAIL, PASS, Result
@@ -29,6 +30,12 @@ def check(probe: Probe) -> List[Result]:
                        f'their own instance{where}')]
     unknown = any(m in f for f in failures for m in UNKNOWN_SESSION)
     more = f' (+{len(failures) - 1} more)' if len(failures) > 1 else ''
+    bound = [f for f in failures if MARK in f]
+    if bound:  # refused for its binding, not lost (doctor/binding.py)
+        fault, advice = refusal_fix(probe, bound[0])
+        return [Result('sticky', FAIL, f'{len(failures)} of '
+                       f'{options.connections} sessions refused: {bound[0]}'
+                       f'{more}{where}', advice, fault)]
     why = (': "Session ID unknown" - requests of one session reach different '
            'instances, no affinity' if unknown else '')
     return [Result('sticky', FAIL, f'{len(failures)} of {options.connections} '
@@ -58,6 +65,9 @@ def _one_session(probe: Probe, number: int):
                 if what == 'GET' and 'timed out' in str(exc):
                     continue  # held by the session's own instance
                 return f'{where}: {exc}', instance
+            message = refusal(resp)
+            if message:
+                return f'{where} -> 400 {message!r}', instance
             if resp.status != 200:
                 return f'{where} -> {resp.brief(60)}', instance
             if what == 'GET' and request_number == 2:

@@ -2,6 +2,7 @@
 and does a polling session upgrade the way a browser's does?"""
 from typing import List, Optional
 
+from doctor.binding import refusal, refusal_fix
 from doctor.fixes import NGINX_CONNECTION, NGINX_UPGRADE, allow_list
 from doctor.probe import Probe, Session, is_refused_origin, is_unknown_session
 from doctor.result import FAIL, PASS, WARN, Result
@@ -79,6 +80,12 @@ def upgrade_session(probe: Probe) -> Optional[Result]:
         return Result('websocket', FAIL, f'upgrade of a polling session: {exc}',
                       '', 'ws-error')
     if ws is None:
+        message = refusal(resp)
+        if message:
+            fault, advice = refusal_fix(probe, message)
+            return Result('websocket', FAIL, f'WebSocket -> 101, but the upgrade'
+                          f' of a polling session -> 400 {message!r}', advice,
+                          fault)
         if is_unknown_session(resp):
             return Result('websocket', FAIL, f'WebSocket -> 101, but the upgrade'
                           f' of a polling session -> {resp.brief()}: it reached '

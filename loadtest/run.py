@@ -8,6 +8,7 @@ import urllib.request
 from dataclasses import asdict
 from typing import Callable, List, Optional
 
+from control.base import KIT_PREFIX
 from loadtest import checks, environment, merge
 from loadtest.config import Config
 from loadtest.control import Controller
@@ -26,13 +27,13 @@ def get_json(url: str, timeout: float = 3.0):
 def cluster_shape(cfg: Config, controller: Controller) -> dict:
     """Which instances answer through the balancer, before the run."""
     base = cfg.url.rstrip('/')
-    status, body = get_json(f'{base}/healthz')
+    status, body = get_json(f'{base}{KIT_PREFIX}/healthz')
     shape = {'url': cfg.url, 'balancer_healthz': body if status == 200 else
              f'error: {body}', 'controller': controller.describe()}
     names = controller.instances() or [f'app{i}' for i in range(1, 33)]
     healthy = {}
     for name in names:
-        st, b = get_json(f'{base}/_instance/{name}/healthz', 2)
+        st, b = get_json(f'{base}{KIT_PREFIX}/instance/{name}/healthz', 2)
         if st is None or st == 404:
             if not controller.instances():
                 break  # probing blindly: stop at the first unknown name

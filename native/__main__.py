@@ -5,9 +5,14 @@ local-ps); stop/start NAME stop one instance with SIGTERM and bring it back
 (make local-stop / local-start INSTANCE=app2), to watch failover, or stop
 and start Redis (INSTANCE=redis), to watch an outage; rolling-restart
 restarts every instance, one at a time (make rolling-restart).
+
+Every command but up acts on the cluster that runs in the run directory, on
+the ports it was started on (its records there), whatever port variables the
+environment holds by then.
 """
 import argparse
 import sys
+from pathlib import Path
 
 from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
 from native.processes import ProcessError
@@ -33,7 +38,9 @@ def up(local: LocalCluster, page: bool):
               + (f'  metrics: http://127.0.0.1:{metrics}{path}' if metrics else ''))
     print(f'  nginx stub_status: http://127.0.0.1:'
           f'{settings.observability.nginx_status_port}/stub_status')
-    print(f'  logs: {(RUN_DIR / "logs").relative_to(ROOT)}/  stop: make local-down')
+    logs = local.run_dir / 'logs'
+    print(f'  logs: {logs.relative_to(ROOT) if logs.is_relative_to(ROOT) else logs}/'
+          f'  stop: make local-down')
 
 
 def stop_or_start(local: LocalCluster, command: str, name: str):
@@ -62,12 +69,14 @@ def main(argv=None) -> int:
     parser.add_argument('command', choices=('up', 'down', 'ps', 'stop', 'start',
                                             'rolling-restart'))
     parser.add_argument('instance', nargs='?', help='with stop/start: app1..appN or redis')
+    parser.add_argument('--run-dir', type=Path, default=RUN_DIR,
+                        help="the cluster's PID records, logs and ports (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
         # The demo page is served once `make page-deps` installed its client.
         page = (PAGE_ROOT / 'node_modules' / 'socket.io-client').is_dir()
         local = LocalCluster.from_settings(
-            RUN_DIR, load_cluster(),
+            args.run_dir, load_cluster(),
             env={'PAGE_ROOT': str(PAGE_ROOT)} if page else {})
         if args.command == 'up':
             up(local, page)

@@ -5,6 +5,8 @@ container (`python -m socketio_kit`, the rendered nginx.conf); native.processes 
 records and signals them. This module knows the order (redis, the instances,
 nginx; the reverse to stop) and when each one is healthy.
 """
+import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -19,7 +21,8 @@ from native import redis as kit_redis
 from native.net import free_ports, http_get
 from native.processes import ROOT, ProcessError, ProcessTable
 from nginx.render import Instance, Paths, render
-from socketio_kit.config import Cluster, child_env, load_cluster, load_settings
+from socketio_kit.config import KIT_PREFIX, Cluster, child_env, load_cluster, load_settings
+from socketio_kit.emit import NATIVE_SETTINGS, native_settings_text
 
 # The one start command of an instance (socketio_kit/__main__.py), as in
 # the containers.
@@ -29,6 +32,10 @@ INFRA_START_WAIT = 15.0
 
 # Where `make local` keeps its PID records, logs and rendered nginx.conf.
 RUN_DIR = ROOT / '.run' / 'local'
+# While the cluster runs, RUN_DIR also records the ports it was started on,
+# so that ps, stop and start find it whatever the environment says by then.
+# (Its NATIVE_SETTINGS file gives the emitter what the instances were given.)
+PORTS_RECORD = 'ports.json'
 
 
 class ClusterError(ProcessError):
@@ -86,11 +93,46 @@ class LocalCluster:
 
     @classmethod
     def from_settings(cls, run_dir: Path, settings: Cluster, **kwargs):
+        """The cluster that runs in run_dir, on the ports it was started on;
+        if none runs there, the one settings describe."""
         names = settings.instance_names
         base = settings.observability.metrics_base_port
         ports = {name: settings.app_base_port + i for i, name in enumerate(names)}
         metrics = {name: base + i for i, name in enumerate(names)}
-        return cls(run_dir, settings, ports, metrics_ports=metrics, **kwargs)
+        return cls(run_dir, settings, ports, metrics_ports=metrics, **kwargs).as_recorded()
+
+    def _record(self, settings):
+        """Write what a later command needs to find this cluster, and the
+        emitter's settings (socketio_kit/emit.py): the URL carries the password."""
+        edge, observability = self.settings.edge, self.settings.observability
+        (self.run_dir / PORTS_RECORD).write_text(json.dumps({
+            'http_port': self.settings.http_port, 'page_port': self.settings.page_port,
+            'redis_port': self.settings.redis_port, 'https_port': edge.https_port,
+            'nginx_status_port': observability.nginx_status_port,
+            'app_ports': self.app_ports, 'metrics_ports': self.metrics_ports,
+            'app_hosts': self.app_hosts}, indent=1))
+        kit_redis.write_private(self.run_dir / NATIVE_SETTINGS,
+                                native_settings_text(settings))
+
+    def as_recorded(self) -> 'LocalCluster':
+        """This cluster on the ports its run directory recorded at start, if
+        any of the processes it started still runs; else itself."""
+        try:
+            record = json.loads((self.run_dir / PORTS_RECORD).read_text())
+        except (OSError, ValueError):
+            return self
+        if not any(self.processes.is_running(n) for n in self.processes.recorded()):
+            return self
+        settings = self.settings
+        settings = dataclasses.replace(
+            settings, instances=len(record['app_ports']), http_port=record['http_port'],
+            page_port=record['page_port'], redis_port=record['redis_port'],
+            edge=dataclasses.replace(settings.edge, https_port=record['https_port']),
+            observability=dataclasses.replace(
+                settings.observability, nginx_status_port=record['nginx_status_port']))
+        return dataclasses.replace(
+            self, settings=settings, app_ports=record['app_ports'],
+            metrics_ports=record['metrics_ports'], app_hosts=record['app_hosts'])
 
     @property
     def url(self) -> str:
@@ -104,7 +146,7 @@ class LocalCluster:
         return f'{self.app_hosts.get(name, "127.0.0.1")}:{self.app_ports[name]}'
 
     def health_url(self, name: str) -> str:
-        return f'http://{self.app_address(name)}/healthz'
+        return f'http://{self.app_address(name)}{KIT_PREFIX}/healthz'
 
     def instance_env(self, name: str) -> Dict[str, str]:
         return child_env({
@@ -187,7 +229,7 @@ class LocalCluster:
             raise ClusterError(f'nginx rejected {conf}: {test.stderr.strip()}')
         self.processes.spawn('nginx', [self.nginx_bin, '-p', str(self.run_dir),
                                        '-c', str(conf), '-g', 'daemon off;'])
-        url = f'{self.url}/healthz'
+        url = f'{self.url}{KIT_PREFIX}/healthz'
         self._wait('nginx', lambda: http_get(url, timeout=1)[0] == 200,
                    INFRA_START_WAIT)
 
@@ -232,9 +274,11 @@ class LocalCluster:
                                f'({", ".join(running)}); see make local-ps, or '
                                f'stop it with make local-down.')
         self.check_ports()
-        for name in self.app_ports:  # fail on bad config before starting
-            load_settings(self.instance_env(name))
+        # Fail on bad config before starting anything.
+        settings = [load_settings(self.instance_env(name)) for name in self.app_ports]
         try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._record(settings[0])
             self._start_redis()
             for name in self.app_ports:  # start together, then wait for each
                 self._spawn_instance(name)
@@ -261,6 +305,8 @@ class LocalCluster:
         INSTANCES), in reverse start order: nginx first, redis last."""
         for name in reversed(self.start_order()):
             self.processes.send_signal(name)
+        for record in (PORTS_RECORD, NATIVE_SETTINGS):
+            (self.run_dir / record).unlink(missing_ok=True)
 
     def status(self) -> List[Proc]:
         rows = []
@@ -272,7 +318,7 @@ class LocalCluster:
                 health = (f'redis {body.get("redis")}' if isinstance(body, dict)
                           else f'http {status}')
             elif running and name == 'nginx':
-                status, _ = http_get(f'{self.url}/healthz', 1)
+                status, _ = http_get(f'{self.url}{KIT_PREFIX}/healthz', 1)
                 health = 'ok' if status == 200 else f'http {status}'
             rows.append(Proc(name, self.processes.pid(name), running, health))
         return rows

@@ -100,11 +100,15 @@ class ProcessTable:
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         # The output goes through a pipe to the log rotator, which exits by
         # itself once the process (and its children) have closed the pipe.
-        pipe = subprocess.Popen(
-            [sys.executable, '-m', 'native.logpipe', str(self.log_path(name)),
-             str(self.log_max_bytes), str(self.log_max_files)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=ROOT,
-            start_new_session=True)
+        # Neither keeps this process's stdout or stderr: they outlive it, and
+        # a caller reading them (`make local 2>&1 | tail`) would wait for
+        # them forever. The rotator's own errors go to the log it writes.
+        with open(self.log_path(name), 'ab') as errors:
+            pipe = subprocess.Popen(
+                [sys.executable, '-m', 'native.logpipe', str(self.log_path(name)),
+                 str(self.log_max_bytes), str(self.log_max_files)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                cwd=ROOT, start_new_session=True)
         try:
             proc = subprocess.Popen(argv, stdout=pipe.stdin,
                                     stderr=subprocess.STDOUT,

@@ -33,6 +33,13 @@ def url(run_dir: Path, port: int) -> str:
     return f'redis://:{quote(password(run_dir), safe="")}@127.0.0.1:{port}/0'
 
 
+def write_private(path: Path, text: str):
+    """Write a file only its owner can read (it holds the password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as out:
+        out.write(text)
+
+
 def write_config(run_dir: Path, port: int) -> Path:
     """redis.conf for the native cluster: loopback, password, and an
     append-only file (fsync every second) for the stream and the sessions."""
@@ -43,9 +50,7 @@ def write_config(run_dir: Path, port: int) -> Path:
         'appendfsync everysec',
         f'dir {run_dir}',
         f'client-output-buffer-limit pubsub {PUBSUB_OUTPUT_BUFFER}', ''))
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, 'w') as out:
-        out.write(text)
+    write_private(conf, text)
     return conf
 
 

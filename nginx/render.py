@@ -20,7 +20,7 @@ from typing import Optional, Sequence
 
 from nginx.routing import Resolved, static_values
 from nginx.security import limit_values, listen_values
-from socketio_kit.config import INSTANCE_NAME_RE, Cluster, ConfigError, load_cluster
+from socketio_kit.config import INSTANCE_NAME_RE, KIT_PREFIX, Cluster, ConfigError, load_cluster
 from socketio_kit.config.security import tls_files
 
 TEMPLATE = Path(__file__).with_name('nginx.conf.template')
@@ -155,8 +155,9 @@ def render(instances: Sequence[Instance], cluster: Cluster, listen: str,
         'MIME_TYPES': paths.mime_types,
         'SID_MAP': '\n'.join(f'        "~^{i.name}\\." socketio_{i.name};'
                              for i in instances),
-        'HEALTH_MAP': '\n'.join(f'        /_instance/{i.name}/healthz '
+        'HEALTH_MAP': '\n'.join(f'        {KIT_PREFIX}/instance/{i.name}/healthz '
                                 f'socketio_{i.name};' for i in instances),
+        'KIT_PREFIX': KIT_PREFIX,
         'INSTANCE_UPSTREAMS': upstreams,
         **limit_values(cluster),
         **listen_values(cluster, listen),

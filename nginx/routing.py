@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
-from socketio_kit.config import INSTANCE_NAME_RE, ConfigError
+from socketio_kit.config import INSTANCE_NAME_RE, KIT_PREFIX, ConfigError
 
 PREFIX_RE = re.compile(r'^[a-z][a-z0-9-]{0,15}$')
 DOMAIN_RE = re.compile(r'^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
@@ -34,9 +34,11 @@ RESOLVER_RE = re.compile(r'^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:]+\](:[0
 def pool_upstream(servers: Sequence[str]) -> str:
     """The static pool: every instance, least connections."""
     return '\n'.join([
-        '    # New sessions: least connections. A server that refused a connection is',
-        '    # skipped for fail_timeout (1 s), then tried again, so a restored instance',
-        '    # takes new clients within a second or so of coming back.',
+        '    # New sessions and the application\'s own requests: least connections,',
+        '    # which counts the WebSockets and held long-polls an instance carries (round',
+        '    # robin would not), and takes turns among equals. A server that refused a',
+        '    # connection is skipped for fail_timeout (1 s), then tried again, so a',
+        '    # restored instance takes new clients within a second or so of coming back.',
         '    upstream socketio_all {',
         '        # Shared by all nginx workers, so least_conn sees every connection.',
         '        zone socketio_all 256k;',
@@ -143,6 +145,6 @@ class Resolved:
             # instance answers "Session ID unknown", as in the static config.
             'SID_MAP': f'        "~^(?<sid_instance>{self.pattern})\\." '
                        f'{self.host("sid_instance")};',
-            'HEALTH_MAP': f'        "~^/_instance/(?<health_instance>{self.pattern})'
-                          f'/healthz$" {self.host("health_instance")};',
+            'HEALTH_MAP': f'        "~^{KIT_PREFIX}/instance/(?<health_instance>'
+                          f'{self.pattern})/healthz$" {self.host("health_instance")};',
         }

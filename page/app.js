@@ -9,6 +9,9 @@
   const server = params.get('server') || `${location.protocol}//${location.hostname}:8080`;
   const path = params.get('path') || '/socket.io';
   const room = params.get('room') || 'lobby';
+  // The kit's own routes live under this one reserved prefix (KIT_PREFIX in
+  // socketio_kit/config/settings.py); every other path is the application's.
+  const kit = `${server}/_kit`;
   const $ = (id) => document.getElementById(id);
 
   // What the page shows, also readable by the browser test.
@@ -36,21 +39,21 @@
   //    because localhost:PAGE and localhost:API are the same site.
   async function getCookie() {
     try {
-      const resp = await fetch(`${server}/session`, { credentials: 'include' });
+      const resp = await fetch(`${kit}/session`, { credentials: 'include' });
       const body = await resp.json();
       state.cookieSet = body.session;
     } catch (e) {
       state.cookieSet = false;
-      error(`GET ${server}/session failed: ${e.message} (CORS: is ${location.origin} allowed?)`);
+      error(`GET ${kit}/session failed: ${e.message} (CORS: is ${location.origin} allowed?)`);
     }
   }
 
   // 2. With AUTH_MODE=jwt and DEMO_TOKENS=true the kit hands the demo page a
-  //    token for its room (GET /token: demo only); otherwise there is none
+  //    token for its room (GET /_kit/token: demo only); otherwise there is none
   //    (404) and the page connects without one (AUTH_MODE=none).
   async function getToken() {
     try {
-      const resp = await fetch(`${server}/token?room=${encodeURIComponent(room)}`);
+      const resp = await fetch(`${kit}/token?room=${encodeURIComponent(room)}`);
       if (resp.ok) return (await resp.json()).token;
     } catch (e) { /* no token endpoint: AUTH_MODE=none */ }
     return null;

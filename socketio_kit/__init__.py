@@ -2,11 +2,21 @@
 
 `socketio_kit.Server` is a drop-in `socketio.Server` on the kit's runtime;
 the kit serves the application that `APP=module:attr` names (README, "Your
-own application").
+own application"). The names below load on first use, so that
+`python -m socketio_kit.config` needs only the standard library.
 """
-from socketio_kit.config import ConfigError
-from socketio_kit.policy.limits import MessageTooLarge
-from socketio_kit.policy.rooms import RoomRefused
-from socketio_kit.server import Server
+import importlib
 
-__all__ = ['ConfigError', 'MessageTooLarge', 'RoomRefused', 'Server']
+_EXPORTS = {
+    'ConfigError': 'socketio_kit.config',
+    'MessageTooLarge': 'socketio_kit.policy.limits',
+    'RoomRefused': 'socketio_kit.policy.rooms',
+    'Server': 'socketio_kit.server',
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f'module socketio_kit has no attribute {name!r}')
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -18,6 +18,7 @@ guarantees sit around whatever handlers the application registers:
   the environment (socketio_kit/config), never from arguments.
 """
 import logging
+import os
 
 import socketio
 from socketio import packet
@@ -57,6 +58,7 @@ OWNED_ARGUMENTS = {
 # Refusals an application's handler may let through: the event's ack (if
 # any) carries the reason, as the guard's refusals do.
 REFUSALS = (RoomRefused, MessageTooLarge)
+SOCKETIO_DIR = os.path.dirname(socketio.__file__)
 
 
 def _kit_arguments(kwargs: dict, settings: Settings) -> dict:
@@ -77,6 +79,15 @@ def _kit_arguments(kwargs: dict, settings: Settings) -> dict:
             log.info('socketio_kit.Server(%s=...): the kit logs through its own '
                      'handlers (LOG_LEVEL, LOG_FORMAT)', name)
     return kwargs
+
+
+def _called_wrongly(exc: TypeError) -> bool:
+    """Whether a handler's TypeError came from calling it with arguments it
+    does not take (raised where python-socketio calls it), not from inside."""
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.startswith(SOCKETIO_DIR)
 
 
 class OriginPolicy:
@@ -208,10 +219,20 @@ class Server(GuardedServer, socketio.Server):
         try:
             return super()._trigger_event(event, namespace, *args)
         except REFUSALS as exc:
-            self.count(type(exc).__name__)
-            log.info('event %r refused: %s', event, exc,
-                     extra=fields(sid=args[0] if args else None, event='refused'))
-            return {'ok': False, 'error': str(exc)}
+            return self._refused(event, args, str(exc), type(exc).__name__)
+        except TypeError as exc:
+            if not _called_wrongly(exc):
+                raise
+            # The client sent arguments the handler does not take: its
+            # mistake, not the application's, so an error ack and one line.
+            return self._refused(event, args, f'event {event!r} does not take '
+                                              f'{len(args) - 1} arguments', 'arguments')
+
+    def _refused(self, event, args, why: str, reason: str):
+        self.count(reason)
+        log.info('event %r refused: %s', event, why,
+                 extra=fields(sid=args[0] if args else None, event='refused'))
+        return {'ok': False, 'error': why}
 
     def _connect_event(self, namespace, sid, environ, auth_data=None, *rest):
         metrics = self.metrics

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 import redis
 import socketio
 
-from socketio_kit.config import ConfigError, Settings, load_settings
+from socketio_kit.config import KIT_PREFIX, ConfigError, Settings, load_settings
 from socketio_kit.loader import load_application
 from socketio_kit.observability import logs, logsafe
 from socketio_kit.observability.metrics import create_metrics
@@ -37,7 +37,16 @@ def _json(start_response, status, body, headers=()):
 
 
 class HttpRoutes:
-    """The non-Socket.IO routes of an instance."""
+    """The kit's own HTTP routes, all under KIT_PREFIX, so that every other
+    path outside SOCKETIO_PATH is the application's (README, "HTTP routes"):
+
+    - `GET /_kit/healthz`: `{"instance", "redis": "ok"|"down"}`, 200, or 503
+      when Redis does not answer or the instance is draining;
+    - `GET /_kit/stats`: the stream manager's counters;
+    - `GET /_kit/session`: sets the kit's session cookie (CORS-checked);
+    - `GET /_kit/token`: a demo token, only with DEMO_TOKENS=true.
+    Any other path under the prefix is a 404 here, never the application's.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -64,14 +73,15 @@ class HttpRoutes:
             headers.append(('Access-Control-Allow-Credentials', 'true'))
         return headers
 
-    PATHS = frozenset(('/healthz', '/stats', '/session', '/token'))
-
     def owns(self, environ) -> bool:
-        """Whether a request is for these routes rather than the application's."""
-        return environ.get('PATH_INFO', '') in self.PATHS
+        """Whether a request is for these routes rather than the application's:
+        the whole prefix is the kit's."""
+        path = environ.get('PATH_INFO', '')
+        return path == KIT_PREFIX or path.startswith(KIT_PREFIX + '/')
 
     def __call__(self, environ, start_response):
-        path = environ.get('PATH_INFO', '')
+        # The route inside the prefix; a path outside it matches none below.
+        path = environ.get('PATH_INFO', '')[len(KIT_PREFIX):] if self.owns(environ) else None
         method = environ.get('REQUEST_METHOD', 'GET')
         name = self.settings.instance_name
         if path == '/healthz' and method in ('GET', 'HEAD'):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from native.cluster import APP_START
 from native.net import free_ports
+from socketio_kit.config import KIT_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +100,7 @@ def instance(worker_class: str, run_dir: Path, breakdown: bool, frames: int):
                                stdin=subprocess.DEVNULL, start_new_session=True)
         started.append(app)
         deadline = time.monotonic() + 30
-        while not _http_ok(app_port, '/healthz'):
+        while not _http_ok(app_port, f'{KIT_PREFIX}/healthz'):
             if app.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError('instance did not start:\n' + (
                     run_dir / 'instance.log').read_text()[-2000:])

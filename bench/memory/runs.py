@@ -19,7 +19,8 @@ CATEGORIES = [
         'http/cookies.py', 'engineio/middleware.py', 'socketio/middleware.py',
         'socketio_kit/wsgi.py')),
     ('WebSocket connection (kit WebSocket + green socket)', (
-        'socketio_kit/transport/connection.py', 'socketio_kit/transport/websocket.py', 'socketio_kit/transport/greenio.py',
+        'socketio_kit/transport/connection.py', 'socketio_kit/transport/websocket.py',
+        'socketio_kit/transport/greenio.py',
         'eventlet/greenio/', 'gevent/_socket', 'gevent/socket.py',
         '/socket.py', 'gunicorn/workers/geventlet.py',
         'gunicorn/workers/ggevent.py', 'gevent/server.py',

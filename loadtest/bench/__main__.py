@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from control.base import KIT_PREFIX
 from loadtest import control
 from loadtest.bench import __doc__ as DOC
 from loadtest.bench.markdown import write_markdown
@@ -101,9 +102,10 @@ def native_target(args, worker_class: str):
 
 @contextlib.contextmanager
 def running_target(url, kill_via, project):
-    status, body = get_json(f'{url.rstrip("/")}/healthz')
+    health = f'{url.rstrip("/")}{KIT_PREFIX}/healthz'
+    status, body = get_json(health)
     if status != 200:
-        raise SystemExit(f'bench: no cluster answers at {url}/healthz ({body}): start one '
+        raise SystemExit(f'bench: no cluster answers at {health} ({body}): start one '
                          f'(make local / make up) or pass --start-native.')
     ctl = control.detect(kill_via, None, project)
     yield Target(url, ctl, f'{len(ctl.instances())} instances behind nginx at {url}, '

@@ -28,7 +28,7 @@ class FanoutManager(RoomIndex, socketio.Manager):
 
     @property
     def metrics(self):
-        """The server's socketio_kit.observability.metrics.Metrics (none on a write-only manager)."""
+        """The server's Metrics (observability/metrics.py); none on a write-only manager."""
         return getattr(self.server, 'metrics', NULL_METRICS)
 
     # Set by socketio_kit.cluster.streams.StreamsManager: sid -> list of (offset, packet)
@@ -42,6 +42,10 @@ class FanoutManager(RoomIndex, socketio.Manager):
     def emit(self, event, data, namespace, room=None, skip_sid=None,
              callback=None, to=None, offset=None, **kwargs):
         room = to or room
+        if namespace not in self.rooms:
+            # Nobody is connected to it here (any more: the last member may
+            # have just left on a ping timeout): nothing to deliver.
+            return
         started = time.perf_counter()
         if isinstance(data, tuple):
             args = list(data)
@@ -51,7 +55,7 @@ class FanoutManager(RoomIndex, socketio.Manager):
             args.append(offset)
             data = tuple(args)
         encoded = None
-        if callback is None and namespace in self.rooms:
+        if callback is None:
             encoded = self.server.packet_class(
                 packet.EVENT, namespace=namespace, data=[event, *args]).encode()
         if encoded is None or isinstance(encoded, list):
@@ -92,6 +96,9 @@ class FanoutManager(RoomIndex, socketio.Manager):
         metrics = self.metrics
         metrics.events_sent(event, sent)
         # A broadcast is an emit to a room or to all, not to one client's sid.
-        rooms = self.rooms[namespace]
+        # Writing to a member can close its session (a ping timeout found on
+        # send, a full polling queue), and the last one to go takes the
+        # namespace with it.
+        rooms = self.rooms.get(namespace, {})
         if room is None or (room in rooms and room not in rooms.get(None, ())):
             metrics.fanout(time.perf_counter() - started)

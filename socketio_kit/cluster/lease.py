@@ -101,7 +101,9 @@ class ClusterTask:
         self.holding = False
         thread, self._thread = self._thread, None
         if thread is not None:
-            thread.kill()
+            # python-engineio's eventlet thread keeps its GreenThread in `g`;
+            # its gevent thread is a Greenlet. Both die at their next yield.
+            getattr(thread, 'g', thread).kill()
 
     def stop(self):
         """Stop the task here and hand the lease on at once (on drain)."""

@@ -3,9 +3,11 @@ stream, which every instance reads with XREAD BLOCK. It replaces python-socketio
 pub/sub `RedisManager` and keeps its message format, so every emit form still crosses
 instances. The entry id is the message's *offset*: members get it as the event's last
 argument, and a client that comes back with it is replayed what it missed
-(socketio_kit/recovery/hooks.py). While Redis is down, emits wait in a bounded outbox (socketio_kit/cluster/outbox.py)
+(socketio_kit/recovery/hooks.py). While Redis is down, emits wait in a bounded
+outbox (socketio_kit/cluster/outbox.py)
 and members here get them at once; an epoch key says Redis came back empty; an emit
-written twice is read once (socketio_kit/cluster/dedupe.py). One stream, not sharded by room: measured
+written twice is read once (socketio_kit/cluster/dedupe.py). One stream, not sharded by
+room: measured
 in bench/NOTES.md ("Stream layout")."""
 import itertools
 import logging

@@ -4,6 +4,7 @@ Nothing outside this package reads os.environ."""
 from socketio_kit.config.parse import ConfigError
 from socketio_kit.config.settings import (
     INSTANCE_NAME_RE,
+    KIT_PREFIX,
     Cluster,
     Protocol,
     Settings,
@@ -14,5 +15,5 @@ from socketio_kit.config.settings import (
     topology_defaults,
 )
 
-__all__ = ['INSTANCE_NAME_RE', 'Cluster', 'ConfigError', 'Protocol', 'Settings', 'child_env',
-           'load_cluster', 'load_protocol', 'load_settings', 'topology_defaults']
+__all__ = ['INSTANCE_NAME_RE', 'KIT_PREFIX', 'Cluster', 'ConfigError', 'Protocol', 'Settings',
+           'child_env', 'load_cluster', 'load_protocol', 'load_settings', 'topology_defaults']

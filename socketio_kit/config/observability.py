@@ -3,7 +3,7 @@ the ports native mode and nginx use for them (README "Observability").
 
 Part of socketio_kit/config/settings.py's settings (`Settings.observability`,
 `Cluster.observability`), in a module of its own only to keep each file
-small, as socketio_kit/config/security.py does: socketio_kit/config/settings.py calls these parsers with
+small, as security.py does: settings.py calls these parsers with
 the same environment mapping, so nothing here reads os.environ, and a bad
 value raises ConfigError with one sentence naming the variable.
 """

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AUTH_MODES = ('none', 'jwt')
 JWT_ALGORITHMS = ('HS256', 'RS256', 'ES256')
 SAMESITE = ('lax', 'strict', 'none')
-BINDINGS = ('cookie', 'address', 'off')
+BINDINGS = ('auto', 'cookie', 'address', 'off')
 CLAIM_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$')
 SIZE_RE = re.compile(r'^([0-9]{1,12})([kmg]?)$')
 
@@ -177,7 +177,7 @@ def load_security(env: Mapping[str, str], max_payload: int) -> Security:
         admin_role=_get(env, 'ADMIN_ROLE', 'admin'),
         demo_tokens=demo,
         demo_secret=secret if demo else None,
-        session_binding=_choice(env, 'SESSION_BINDING', 'cookie', BINDINGS),
+        session_binding=_choice(env, 'SESSION_BINDING', 'auto', BINDINGS),
         cookie_samesite=samesite,
         cookie_secure=secure,
         tls=tls,

@@ -40,6 +40,11 @@ ON_OFF = ('off', 'on')
 LOG_LEVELS = ('debug', 'info', 'warning', 'error')
 # The kit's demo contract, served when APP is unset.
 DEFAULT_APP = 'demo.app:sio'
+# The one reserved prefix of the kit's own HTTP routes (health, stats, the
+# demo page's cookie and token), on every instance and through nginx: every
+# other path outside SOCKETIO_PATH is the application's. The tools, which
+# ship without the runtime, repeat it once in control/base.py.
+KIT_PREFIX = '/_kit'
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,9 @@ def parse_path(env, name='SOCKETIO_PATH', default='/socket.io') -> str:
         raise ConfigError(f'{name}={raw!r} is not a plain URL path; use '
                           f'letters, digits, "-", "_", "." and "/" only, e.g. '
                           f'/socket.io.')
+    if raw == KIT_PREFIX or raw.startswith(KIT_PREFIX + '/'):
+        raise ConfigError(f'{name}={raw!r} is under {KIT_PREFIX}/, which the kit reserves '
+                          f'for its own routes; choose another path, e.g. /socket.io.')
     return raw
 
 
@@ -259,6 +267,13 @@ def load_cluster(env: Optional[Mapping[str, str]] = None) -> Cluster:
 def child_env(overrides: Mapping[str, str]) -> dict:
     """This process's environment plus overrides, for a child process."""
     return {**os.environ, **overrides}
+
+
+def environment_sets(name: str) -> bool:
+    """Whether this process's environment gives name a value: a tool falls
+    back on something of its own only where it does not (python -m
+    socketio_kit.emit without REDIS_URL: the running native cluster's Redis)."""
+    return _get(os.environ, name, '') != ''
 
 
 def topology_defaults() -> dict:

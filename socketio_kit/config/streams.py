@@ -2,7 +2,7 @@
 the outbox that holds emits while Redis is away (README "Zero message loss").
 
 Part of socketio_kit/config/settings.py's settings (`Settings.streams`), in a module of its own
-only to keep each file small, like socketio_kit/config/security.py: socketio_kit/config/settings.py calls
+only to keep each file small, like security.py: settings.py calls
 `load_streams` with the same environment mapping, so nothing here reads
 os.environ, and a bad value raises ConfigError with one sentence naming the
 variable.

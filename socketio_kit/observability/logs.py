@@ -115,7 +115,7 @@ class RedisWatch:
         if self.up and not up:
             self.down_since = time.monotonic()
             self.log.warning('Redis does not answer: broadcasts from this instance do not '
-                             'reach the others and /healthz answers 503 until it is back; '
+                             'reach the others and /_kit/healthz answers 503 until it is back; '
                              'check REDIS_URL and the Redis server',
                              extra=fields(event='redis_down', reason='no answer'))
         elif up and not self.up:

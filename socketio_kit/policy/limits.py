@@ -126,7 +126,9 @@ class BoundedPollingQueue:
     """Mixin for the Engine.IO session: what waits for a long-polling client
     is bounded like a WebSocket client's send buffer (MAX_CLIENT_BUFFER_BYTES,
     and MAX_QUEUED_PACKETS). A client that stops polling is disconnected, as a
-    WebSocket client that stops reading is (socketio_kit/transport/connection.py)."""
+    WebSocket client that stops reading is (socketio_kit/transport/connection.py);
+    closing the session also takes it out of the server's table (KitSocket.close),
+    so the client's next request is refused as an unknown session."""
     queued_bytes = 0
     queued_packets = 0
 

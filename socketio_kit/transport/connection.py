@@ -1,5 +1,5 @@
 """One accepted WebSocket connection: a writer that never blocks the emitter
-(see socketio_kit/transport/websocket.py for why), and the reader of socketio_kit/transport/wsread.py."""
+(see websocket.py for why), and the reader of wsread.py."""
 import logging
 import socket
 import struct

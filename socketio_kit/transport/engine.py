@@ -114,6 +114,13 @@ class KitSocket(BoundedPollingQueue, Socket):
         # Never wait for the queue to drain: a polling client that stops
         # polling would hold the calling greenlet (and its request) forever.
         super().close(wait=False, abort=abort, reason=reason)
+        # A closed session leaves the table at once, however it was closed (a
+        # full polling queue, a ping timeout found on send): its next request
+        # is then an unknown session, a plain 400, where python-engineio would
+        # raise KeyError('Session is disconnected') on it until its service
+        # task swept the table.
+        if self.closed and self.server.sockets.get(self.sid) is self:
+            del self.server.sockets[self.sid]
         ws = self.ws or self.pending_ws
         if ws is not None and self.ws is None:  # closed mid-upgrade
             ws.abort('session closed during the upgrade')
@@ -232,7 +239,7 @@ class KitEngineServer(engineio.Server):
     plane: Optional[DataPlane] = None
     _pinger = None
     websockets = 0  # live WebSocket sessions
-    metrics = NULL_METRICS  # socketio_kit.observability.metrics.Metrics once socketio_kit.wsgi wires it
+    metrics = NULL_METRICS  # observability.metrics.Metrics once socketio_kit.wsgi wires it
 
     def use(self, instance_name: str, plane: DataPlane):
         self.instance_name, self.plane = instance_name, plane

@@ -161,7 +161,7 @@ def test_page_in_chromium(tmp_path):
     assert others, page['messages']
     # The page's own broadcast reached Python clients on every instance.
     assert all(senders == [page['instance']] for senders in heard.values()), heard
-    # Credentials: the cookie /session set is what the server read on the
+    # Credentials: the cookie /_kit/session set is what the server read on the
     # handshake and echoed in welcome.
     assert page['cookieSet'] and page['session'] == page['cookieSet'], page
     assert Path(page['screenshot']).stat().st_size > 5000

@@ -61,7 +61,7 @@ def test_page_over_tls_with_secure_cookies(tmp_path):
            'CORS_ALLOWED_ORIGINS': f'https://localhost:{page_port}'}
     with local_cluster(tmp_path / 'cluster', 2, env) as local:
         https_port = local.settings.edge.https_port
-        # Plain http: a redirect to https, and /healthz for health checks.
+        # Plain http: a redirect to https, and /_kit/healthz for health checks.
         conn = http.client.HTTPConnection('127.0.0.1',
                                           local.settings.http_port, timeout=5)
         conn.request('GET', '/socket.io/?EIO=4&transport=polling',
@@ -70,7 +70,7 @@ def test_page_over_tls_with_secure_cookies(tmp_path):
         assert resp.status == 301
         assert resp.getheader('Location').startswith(
             f'https://localhost:{https_port}/socket.io/')
-        status, headers, _ = https_get(https_port, '/healthz',
+        status, headers, _ = https_get(https_port, '/_kit/healthz',
                                        str(certs / 'ca.crt'))
         assert status == 200
         assert headers['Strict-Transport-Security'] == 'max-age=31536000'
@@ -87,6 +87,6 @@ def test_page_over_tls_with_secure_cookies(tmp_path):
     assert page['ok'], page
     assert page['transport'] == 'websocket'
     assert page['url'].startswith(f'wss://localhost:{https_port}/'), page['url']
-    # The SameSite=None; Secure cookie from /session reached the handshake.
+    # The SameSite=None; Secure cookie from /_kit/session reached the handshake.
     assert page['cookieSet'] and page['session'] == page['cookieSet'], page
     assert any(m['data'] == TEXT for m in page['messages'])

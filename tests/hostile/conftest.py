@@ -1,11 +1,13 @@
 """The hostile suite's cluster and its after-attack check.
 
 One native cluster (redis, 3 instances, nginx) per worker class (eventlet,
-gevent) on free loopback ports with the kit's DEFAULT limits (only the ports and the origin list are
-the tests' own). Every case attacks, then `survivors` checks that the
-instances are intact: well-behaved clients on every instance still connect
-and receive a broadcast across instances, no worker was replaced (same PID),
-and each worker's memory stayed within a bound of its baseline.
+gevent) with the demo's strict event shapes, and one (eventlet) with the
+default permissive shapes, on free loopback ports with the kit's DEFAULT
+limits (only the ports, the origin list and the app are the tests' own). Every
+case attacks, then `survivors` checks that the instances are intact: well-
+behaved clients on every instance still connect and receive a broadcast across
+instances, no worker was replaced (same PID), and each worker's memory stayed
+within a bound of its baseline.
 """
 import dataclasses
 import os
@@ -38,6 +40,7 @@ def frame(payload: bytes, opcode: int = 1, fin: bool = True) -> bytes:
 class Hostile:
     lc: object
     baseline: Dict[str, tuple]  # name -> (worker pid, rss)
+    strict: bool                # the demo's strict input shape, or the default
 
     @property
     def url(self) -> str:
@@ -85,17 +88,27 @@ class Hostile:
             assert growth < RSS_BOUND, f'{name}: RSS grew by {growth} bytes'
 
 
-@pytest.fixture(scope='session', params=['eventlet', 'gevent'])
+# The demo contract with its strict input shape on eventlet and gevent, and
+# on a server with the default, permissive shapes (several arguments, any
+# JSON value, binary attachments), as an ordinary application has.
+APPS = {'strict': 'demo.app:sio', 'permissive': 'tests.fixtures.permissive_demo:sio'}
+
+
+@pytest.fixture(scope='session', params=[('eventlet', 'strict'), ('gevent', 'strict'),
+                                         ('eventlet', 'permissive')],
+                ids=lambda p: '-'.join(p))
 def hostile(request, tmp_path_factory):
-    with local_cluster(tmp_path_factory.mktemp(f'hostile-{request.param}'), 3,
-                       {**HOSTILE_ENV, 'WORKER_CLASS': request.param}) as lc:
+    worker_class, shapes = request.param
+    env = {**HOSTILE_ENV, 'WORKER_CLASS': worker_class, 'APP': APPS[shapes]}
+    with local_cluster(tmp_path_factory.mktemp(f'hostile-{worker_class}-{shapes}'), 3,
+                       env) as lc:
         baseline = {}
         for name in lc.app_ports:
             warm = Client(f'http://127.0.0.1:{lc.app_ports[name]}').connect()
             warm.close()
             worker = psutil.Process(lc.processes.pid(name)).children()[0]
             baseline[name] = (worker.pid, worker.memory_info().rss)
-        yield Hostile(lc, baseline)
+        yield Hostile(lc, baseline, shapes == 'strict')
 
 
 @pytest.fixture

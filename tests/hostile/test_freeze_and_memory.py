@@ -11,7 +11,7 @@ import time
 import psutil
 
 from doctor.wire import WireError
-from tests.hostile.conftest import frame
+from tests.hostile.conftest import HOSTILE_ENV, frame
 from tests.support import (
     ALLOWED_ORIGIN,
     PATH,
@@ -106,11 +106,34 @@ def test_message_of_endless_empty_fragments_is_refused(attack):
 
 
 def test_binary_event_with_many_attachments_is_refused(attack):
-    """A binary event announcing 100,000 attachments: disconnected at the
-    packet header (the contract has no binary events)."""
+    """A binary event announcing 100,000 attachments: with the strict
+    shape, disconnected at the packet header; with the default one, once
+    its attachments, even empty ones, pass MAX_PAYLOAD_BYTES together."""
     ws = attack.session('app1')
-    ws.ws.send('4100000-["broadcast",{"room":"r","data":{"_placeholder":true,'
+    ws.ws.send('45100000-["broadcast",{"room":"r","data":{"_placeholder":true,'
                '"num":0}}]')
+    if not attack.strict:
+        try:
+            empties = frame(b'', opcode=2) * 1000
+            for _ in range(100_000 // 1000):
+                ws.ws.sock.sendall(empties)
+        except OSError:
+            pass
+    assert _closed(ws)
+
+
+def test_binary_attachments_count_against_the_payload_limit(attack):
+    """A binary event whose two attachments are each under
+    MAX_PAYLOAD_BYTES but together over it closes its client."""
+    limit = int(HOSTILE_ENV['MAX_PAYLOAD_BYTES'])
+    ws = attack.session('app2')
+    ws.ws.send('452-["broadcast",{"room":"r","data":[{"_placeholder":true,"num":0},'
+               '{"_placeholder":true,"num":1}]}]')
+    try:
+        ws.ws.sock.sendall(frame(b'x' * (limit * 2 // 3), opcode=2))
+        ws.ws.sock.sendall(frame(b'y' * (limit * 2 // 3), opcode=2))
+    except OSError:
+        pass
     assert _closed(ws)
 
 

@@ -18,9 +18,10 @@ from tests.support import (
 
 
 def test_stolen_sid_cannot_poll_post_or_upgrade(attack):
-    """SESSION_BINDING=cookie (default): the sid without the victim's
-    HttpOnly cookie gets 400 on GET, POST and the WebSocket upgrade, and the
-    victim's session carries on."""
+    """SESSION_BINDING=auto (default): once the victim has sent its HttpOnly
+    cookie back, the sid without it gets 400 on GET, POST and the WebSocket
+    upgrade, even from the victim's own address (the thief here shares it),
+    and the victim's session carries on."""
     victim = PollingSession(attack.url)
     assert victim.cookie, 'the handshake set no binding cookie'
     assert victim.connect() in attack.lc.app_ports

@@ -264,7 +264,7 @@ def test_malformed_input_never_hurts_other_clients(cluster):
             assert client.call('whoami')['instance'] == client.instance
         broadcast_round(cs, new_room(), count=2)
         for name in cluster.instances:
-            resp = http_request(cluster.url, 'GET', f'/_instance/{name}/healthz')
+            resp = http_request(cluster.url, 'GET', f'/_kit/instance/{name}/healthz')
             assert resp.status == 200, (name, resp.body)
 
 
@@ -304,11 +304,13 @@ def test_bad_event_payloads_get_error_acks(cluster):
 
 
 def test_health_endpoints(cluster):
-    resp = http_request(cluster.url, 'GET', '/healthz')
+    resp = http_request(cluster.url, 'GET', '/_kit/healthz')
     assert resp.status == 200
     assert json.loads(resp.body)['redis'] == 'ok'
     for name in cluster.instances:
         body = json.loads(http_request(cluster.url, 'GET',
-                                       f'/_instance/{name}/healthz').body)
+                                       f'/_kit/instance/{name}/healthz').body)
         assert body == {'instance': name, 'redis': 'ok'}
-    assert http_request(cluster.url, 'GET', '/_instance/nope/healthz').status == 404
+    assert http_request(cluster.url, 'GET', '/_kit/instance/nope/healthz').status == 404
+    # The rest of the kit's prefix is not served through the balancer.
+    assert http_request(cluster.url, 'GET', '/_kit/stats').status == 404

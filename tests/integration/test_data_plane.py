@@ -1,4 +1,5 @@
-"""The WebSocket data plane (socketio_kit/transport/engine.py, socketio_kit/transport/connection.py, socketio_kit/cluster/fanout.py)
+"""The WebSocket data plane (socketio_kit/transport/engine.py, connection.py,
+socketio_kit/cluster/fanout.py)
 against real instances: the compression policy, frames compressed once above
 the threshold, the real socket.io-client, the slow-consumer cap, coalescing,
 and every emit form the kit's Redis Streams manager carries across instances.

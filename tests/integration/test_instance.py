@@ -51,7 +51,7 @@ def test_healthz_reports_redis_down_with_503(worker_class):
         deadline = time.monotonic() + 20
         status, body = None, None
         while time.monotonic() < deadline:
-            status, body = http_get(f'http://127.0.0.1:{port}/healthz', 3)
+            status, body = http_get(f'http://127.0.0.1:{port}/_kit/healthz', 3)
             if status is not None:
                 break
             time.sleep(0.1)

@@ -57,7 +57,7 @@ def test_metrics_listener_is_internal(kit):
     assert ('socketio_adapter_outbox_messages', ()) in samples  # 0: pub/sub has none
     # Only the metrics path on the metrics port; not on the app port, not
     # through nginx.
-    assert requests.get(f'http://127.0.0.1:{port}/healthz', timeout=5).status_code == 404
+    assert requests.get(f'http://127.0.0.1:{port}/_kit/healthz', timeout=5).status_code == 404
     assert requests.get(f'http://127.0.0.1:{kit.app_ports["app1"]}/metrics',
                         timeout=5).status_code == 404
     assert requests.get(f'{kit.url}/metrics', timeout=5).status_code == 404

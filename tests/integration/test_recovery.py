@@ -45,7 +45,7 @@ def direct(lc, name):
 
 def stats(lc, name) -> dict:
     try:
-        url = lc.health_url(name).replace('/healthz', '/stats')
+        url = lc.health_url(name).replace('/_kit/healthz', '/_kit/stats')
         with urllib.request.urlopen(url, timeout=2) as reply:
             return json.load(reply)
     except urllib.error.HTTPError as exc:

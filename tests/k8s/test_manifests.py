@@ -84,8 +84,8 @@ def test_probes_drain_and_grace(overlay):
     _, docs = overlay
     spec = pod_spec(find(docs, 'StatefulSet', 'app'))
     app = spec['containers'][0]
-    assert app['readinessProbe']['httpGet']['path'] == '/healthz'
-    # Liveness is separate and lenient: a Redis outage (503 on /healthz)
+    assert app['readinessProbe']['httpGet']['path'] == '/_kit/healthz'
+    # Liveness is separate and lenient: a Redis outage (503 on /_kit/healthz)
     # must not restart every instance.
     assert 'httpGet' not in app['livenessProbe']
     live = app['livenessProbe']
@@ -156,7 +156,7 @@ def test_nginx_config_is_the_rendered_dns_routing(overlay):
     text = next(c['data']['nginx.conf'] for c in conf if 'nginx.conf' in c.get('data', {}))
     assert text == k8s.conf()
     # Only app-<digits> is ever looked up: the map captures digits only.
-    patterns = re.findall(r'"~\^(?:/_instance/)?\(\?<\w+>([^)]*)\)', text)
+    patterns = re.findall(r'"~\^(?:/_kit/instance/)?\(\?<\w+>([^)]*)\)', text)
     assert patterns and set(patterns) == {'app-[0-9]{1,5}'}
     assert 'resolver kube-dns.kube-system.svc.cluster.local' in text
     nginx = pod_spec(find(docs, 'Deployment', 'nginx'))['containers'][0]

@@ -115,7 +115,7 @@ class Pods:
         nginx = shutil.which('nginx') or '/usr/sbin/nginx'
         self.table.spawn('nginx', [nginx, '-p', str(self.run_dir), '-c', str(conf),
                                    '-g', 'daemon off;'])
-        self._until(lambda: http_get(f'{self.url}/healthz', 1)[0] == 200, 'nginx routes')
+        self._until(lambda: http_get(f'{self.url}/_kit/healthz', 1)[0] == 200, 'nginx routes')
 
     def stop(self):
         for name in ('nginx', 'dnsmasq'):
@@ -176,7 +176,7 @@ def test_sessions_stick_to_pods_by_name_and_broadcast_crosses_them(pods):
     assert seen <= {'app-0', 'app-1'}
     with clients(pods.url, 4, ['app-0', 'app-1']) as cs:
         broadcast_round(cs, new_room(), count=3)
-    status, body = http_get(f'{pods.url}/_instance/app-1/healthz')
+    status, body = http_get(f'{pods.url}/_kit/instance/app-1/healthz')
     assert (status, body['instance']) == (200, 'app-1')
 
 
@@ -202,9 +202,9 @@ def test_forged_prefix_reaches_nothing(pods, sid):
 
 
 def test_instance_paths_resolve_only_pod_names(pods):
-    assert http_get(f'{pods.url}/_instance/app-7/healthz')[0] == 502
-    for path in ('/_instance/evil.com/healthz', '/_instance/app-0.attacker/healthz',
-                 '/_instance/app-0/../x', '/_instance/../healthz'):
+    assert http_get(f'{pods.url}/_kit/instance/app-7/healthz')[0] == 502
+    for path in ('/_kit/instance/evil.com/healthz', '/_kit/instance/app-0.attacker/healthz',
+                 '/_kit/instance/app-0/../x', '/_kit/instance/../healthz'):
         assert http_request(pods.url, 'GET', path).status in (400, 404), path
     assert all(ALLOWED_LOOKUP.match(n) for n in pods.looked_up())
     assert 'evil' not in pods.dns_log.read_text() and 'attacker' not in pods.dns_log.read_text()
@@ -215,7 +215,7 @@ def test_a_new_pod_is_routed_without_touching_nginx(pods):
     conf = pods.run_dir / 'nginx-k8s.conf'
     conf_mtime = conf.stat().st_mtime_ns
     # Before: nginx knows app-2 does not exist (and caches that answer).
-    assert http_get(f'{pods.url}/_instance/app-2/healthz', 2)[0] == 502
+    assert http_get(f'{pods.url}/_kit/instance/app-2/healthz', 2)[0] == 502
     # What a scale-up does: a pod app-2 starts, becomes ready, its records
     # appear in the cluster DNS. Nothing is done to nginx.
     pods.local.app_ports['app-2'] = pods.app_port
@@ -223,7 +223,7 @@ def test_a_new_pod_is_routed_without_touching_nginx(pods):
     pods.local.start_instance('app-2')
     added = time.monotonic()
     pods.publish(2)
-    pods._until(lambda: http_get(f'{pods.url}/_instance/app-2/healthz', 1)[0] == 200,
+    pods._until(lambda: http_get(f'{pods.url}/_kit/instance/app-2/healthz', 1)[0] == 200,
                 'nginx reaches app-2 by name')
     session = land_on(pods.url, 'app-2')
     print(f'app-2 reached by name and given new sessions {time.monotonic() - added:.1f}s '
@@ -239,7 +239,7 @@ def test_a_new_pod_is_routed_without_touching_nginx(pods):
     # fast, and new sessions go to the others.
     pods.unpublish(2)
     pods.local.processes.send_signal('app-2')
-    pods._until(lambda: http_get(f'{pods.url}/_instance/app-2/healthz', 1)[0] == 502,
+    pods._until(lambda: http_get(f'{pods.url}/_kit/instance/app-2/healthz', 1)[0] == 502,
                 'app-2 unknown to nginx')
     resp = http_request(pods.url, 'GET', session.query, {'Origin': ALLOWED_ORIGIN})
     assert resp.status == 502

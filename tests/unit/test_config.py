@@ -1,9 +1,13 @@
 """Configuration: sane defaults, and one clear sentence for each bad value."""
 import re
+from pathlib import Path
 
 import pytest
 
-from socketio_kit.config import ConfigError, load_cluster, load_settings
+from control import base as tools
+from socketio_kit.config import KIT_PREFIX, ConfigError, load_cluster, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults():
@@ -48,6 +52,8 @@ def test_wildcard_without_credentials_is_allowed():
     ({'SOCKETIO_PATH': 'socket.io'}, 'SOCKETIO_PATH'),
     ({'SOCKETIO_PATH': '/socket.io/'}, 'SOCKETIO_PATH'),
     ({'SOCKETIO_PATH': '/a b'}, 'SOCKETIO_PATH'),
+    ({'SOCKETIO_PATH': '/_kit'}, 'SOCKETIO_PATH'),          # the kit's own routes
+    ({'SOCKETIO_PATH': '/_kit/socket.io'}, 'SOCKETIO_PATH'),
     ({'PING_INTERVAL': 'soon'}, 'PING_INTERVAL'),
     ({'PING_TIMEOUT': '0'}, 'PING_TIMEOUT'),
     ({'MAX_PAYLOAD_BYTES': '10'}, 'MAX_PAYLOAD_BYTES'),
@@ -84,3 +90,16 @@ def test_bad_cluster_settings_name_the_variable(env, variable):
 def test_proxy_timeout_follows_ping_values():
     c = load_cluster({'PING_INTERVAL': '60', 'PING_TIMEOUT': '60'})
     assert c.proxy_timeout == 240
+
+
+@pytest.mark.parametrize('path', [
+    'page/app.js', 'compose/compose.yaml', 'compose/up', 'compose/swarm-up',
+    'compose/swarm-roll', 'deploy/k8s/base/app.yaml', 'deploy/k8s/base/nginx.yaml'])
+def test_the_kit_prefix_is_spelled_the_same_where_it_cannot_be_imported(path):
+    """The tools ship without the runtime, and YAML, shell and the page's
+    JavaScript import nothing: they spell KIT_PREFIX out, in step with it."""
+    assert tools.KIT_PREFIX == KIT_PREFIX
+    text = (ROOT / path).read_text()
+    assert f'{KIT_PREFIX}/' in text or f"{KIT_PREFIX}`" in text
+    rest = re.sub(rf'{KIT_PREFIX}/(instance/[^/\s"]+/)?healthz', '', text)
+    assert '/healthz' not in rest and '/_instance/' not in rest

@@ -1,4 +1,5 @@
-"""The rendered nginx config: routing, upgrade headers, timeouts, no CORS."""
+"""The rendered nginx config: routing, upgrade headers, timeouts, no CORS,
+the kit's routes under one prefix and every other path the application's."""
 import re
 import shutil
 import subprocess
@@ -6,7 +7,7 @@ import subprocess
 import pytest
 
 from nginx.render import Instance, Paths, parse_instance, render
-from socketio_kit.config import ConfigError, load_cluster
+from socketio_kit.config import KIT_PREFIX, ConfigError, load_cluster
 
 INSTANCES = [Instance('app1', '10.0.0.1:8000'), Instance('app2', '10.0.0.2:8000'),
              Instance('app3', '10.0.0.3:8000')]
@@ -34,7 +35,7 @@ def test_proxy_pass_uses_only_the_mapped_variable_or_fixed_names():
     passes = re.findall(r'proxy_pass (\S+);', _conf())
     for target in passes:
         assert target in ('http://$socketio_upstream', 'http://socketio_all',
-                          'http://$instance_upstream/healthz'), target
+                          f'http://$instance_upstream{KIT_PREFIX}/healthz'), target
 
 
 def test_upgrade_headers_and_buffering():
@@ -51,6 +52,52 @@ def test_upgrade_headers_and_buffering():
                  'proxy_set_header X-Forwarded-Host $host;',
                  'proxy_buffering off;'):
         assert line in location, line
+
+
+def _locations(conf):
+    """{location: body} of the balancer's server block (not the status
+    server's or the page's)."""
+    server = conf[conf.index('        listen 8080;'):conf.index("# nginx's own counters")]
+    return dict(re.findall(r'\n        location ([^{]+?) \{\n(.*?)\n        \}', server, re.S))
+
+
+def test_the_kit_routes_live_under_one_prefix_and_the_rest_is_the_apps():
+    locations = _locations(_conf())
+    assert KIT_PREFIX == '/_kit'
+    assert set(locations) == {
+        '/socket.io/', f'= {KIT_PREFIX}/healthz', f'~ ^{KIT_PREFIX}/(session|token)$',
+        f'{KIT_PREFIX}/instance/', f'{KIT_PREFIX}/', '/'}
+    # The rest of the prefix (stats) is nobody's through the balancer.
+    assert locations[f'{KIT_PREFIX}/'].split() == ['return', '404;']
+    assert 'return 404' not in locations['/']
+    assert f'{KIT_PREFIX}/instance/app2/healthz socketio_app2;' in _conf()
+
+
+def test_the_applications_paths_are_balanced_with_proxy_headers():
+    app = _locations(_conf())['/']
+    # Not sticky: the balanced pool, whatever the query says.
+    assert 'proxy_pass http://socketio_all;' in app
+    for line in ('proxy_http_version 1.1;', 'proxy_set_header Connection "";',
+                 'proxy_set_header Host $host;',
+                 'proxy_set_header X-Real-IP $remote_addr;',
+                 'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+                 'proxy_set_header X-Forwarded-Proto $scheme;'):
+        assert line in app, line
+    assert 'Upgrade' not in app
+    assert 'least_conn;' in _conf()
+
+
+def test_every_proxied_location_has_the_per_address_limits():
+    locations = _locations(_conf())
+    proxied = {k: v for k, v in locations.items() if 'proxy_pass' in v}
+    assert len(proxied) == 5
+    for name, body in proxied.items():
+        assert 'limit_conn per_address 2000;' in body, name
+        # Only the Socket.IO location tells sessions from new handshakes; on
+        # every other path each request counts, so `?sid=x` dodges nothing.
+        zone = 'handshakes' if name == '/socket.io/' else 'requests'
+        assert f'limit_req zone={zone} burst=2000 nodelay;' in body, name
+    assert 'limit_req_zone $binary_remote_addr zone=requests:10m rate=100r/s;' in _conf()
 
 
 def test_nginx_adds_no_cors_headers():

@@ -7,7 +7,7 @@ import pytest
 
 from nginx.render import Paths, render
 from nginx.routing import Resolved
-from socketio_kit.config import ConfigError, load_cluster
+from socketio_kit.config import KIT_PREFIX, ConfigError, load_cluster
 
 SWARM = Resolved('127.0.0.11', 'app', '', 'app-pool')
 K8S = Resolved('kube-dns.kube-system.svc.cluster.local', 'app-',
@@ -26,7 +26,7 @@ def test_every_proxied_name_comes_from_a_digits_only_capture(routing):
     assert f'resolver {routing.resolver} valid=2s ipv6=off;' in conf
     passes = set(re.findall(r'proxy_pass (\S+);', conf))
     assert passes == {'http://$socketio_upstream', 'http://$socketio_pool',
-                      'http://$instance_upstream/healthz'}
+                      f'http://$instance_upstream{KIT_PREFIX}/healthz'}
     captures = re.findall(r'\(\?<(\w+)>([^)]*)\)', conf)
     assert captures and {p for _, p in captures} == {f'{routing.prefix}[0-9]{{1,5}}'}
     suffix = f'.{routing.domain}' if routing.domain else ''

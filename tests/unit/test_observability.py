@@ -1,4 +1,6 @@
 """Observability settings and the metrics object, with no network."""
+import time
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,10 +28,42 @@ def test_bad_values_name_the_variable(env, word):
         load_settings(env)
 
 
+def metrics_hooks():
+    """The hooks of the real Metrics class: its public methods below the
+    wiring (watch_server, watch, endpoint), each with arguments its signature
+    takes. A hook added to Metrics is in this list by itself."""
+    import inspect
+    wiring = {'watch_server', 'watch', 'endpoint'}
+    samples_by_name = {'reason': 'ping timeout', 'event': 'message', 'result': 'recovered',
+                       'count': 2, 'seconds': 0.001, 'published_at': time.time()}
+    hooks = {}
+    for name, method in inspect.getmembers(Metrics, inspect.isfunction):
+        if name.startswith('_') or name in wiring:
+            continue
+        params = list(inspect.signature(method).parameters.values())[1:]
+        missing = [p.name for p in params if p.name not in samples_by_name
+                   and p.default is inspect.Parameter.empty]
+        assert not missing, f'Metrics.{name}: no sample argument for {missing}'
+        hooks[name] = [samples_by_name[p.name] for p in params if p.name in samples_by_name]
+    return hooks
+
+
 def test_null_metrics_accepts_every_hook():
-    NULL_METRICS.connected()
-    NULL_METRICS.adapter_lag(0.0)
-    NULL_METRICS.recovery('recovered')
+    """Code without metrics calls the same hooks on NULL_METRICS: each one the
+    real Metrics has exists there, takes the same arguments and does nothing
+    (returns None), and the same calls count on a real Metrics."""
+    hooks = metrics_hooks()
+    assert {'connected', 'disconnected', 'connect_refused', 'event_received', 'events_sent',
+            'fanout', 'adapter_published', 'adapter_lag', 'recovery'} <= set(hooks)
+    real = Metrics('app1')
+    for name, args in hooks.items():
+        assert callable(getattr(NULL_METRICS, name)), name
+        assert getattr(NULL_METRICS, name)(*args) is None, name
+        getattr(real, name)(*args)
+    got = samples(real)
+    assert got[('socketio_connects_total', ())] == 1
+    assert got[('socketio_recovery_total', (('result', 'recovered'),))] == 1
+    assert got[('socketio_disconnects_total', (('reason', 'ping timeout'),))] == 1
 
 
 def samples(metrics: Metrics):
@@ -88,7 +122,8 @@ def test_json_formatter_one_object_with_fields():
     import logging
 
     from socketio_kit.observability.logs import InstanceField, fields, formatter
-    record = logging.LogRecord('socketio_kit', logging.WARNING, __file__, 1, 'refused %s', ('x',), None)
+    record = logging.LogRecord('socketio_kit', logging.WARNING, __file__, 1, 'refused %s',
+                               ('x',), None)
     for key, value in fields(sid='s1', event='connect_refused', reason='origin').items():
         setattr(record, key, value)
     InstanceField('app2').filter(record)

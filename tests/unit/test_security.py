@@ -53,7 +53,7 @@ def test_defaults_are_safe():
     s = settings()
     assert s.protocol.max_payload_bytes == 100_000
     sec = s.security
-    assert sec.auth_mode == 'none' and sec.session_binding == 'cookie'
+    assert sec.auth_mode == 'none' and sec.session_binding == 'auto'
     assert sec.max_rooms_per_client == 100
     assert sec.adapter_max_message_bytes >= s.protocol.max_payload_bytes
 
@@ -170,6 +170,12 @@ def test_nginx_limits_and_tls_render(tmp_path):
                   '127.0.0.1:8080')
     assert 'limit_conn per_address 2000;' in text
     assert 'limit_req zone=handshakes burst=2000 nodelay;' in text
+    assert 'limit_req zone=requests burst=2000 nodelay;' in text
+    # TLS=on: plain http keeps the health check, under the same limits.
+    redirect = text[text.index('# TLS=on: plain http'):]
+    redirect = redirect[:redirect.index('return 301')]
+    assert 'location = /_kit/healthz {' in redirect
+    assert 'limit_req zone=requests burst=2000 nodelay;' in redirect
     assert 'listen 127.0.0.1:9443 ssl;' in text
     assert 'Strict-Transport-Security' in text
     assert 'return 301 https://$host:9443$request_uri;' in text

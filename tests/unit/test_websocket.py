@@ -1,4 +1,5 @@
-"""The WebSocket framing and the permessage-deflate negotiation (socketio_kit/transport/websocket.py)."""
+"""The WebSocket framing and the permessage-deflate negotiation
+(socketio_kit/transport/websocket.py)."""
 import os
 import zlib
 
