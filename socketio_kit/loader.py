@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import socketio
 
 from socketio_kit.config import ConfigError, Settings
+from socketio_kit.config.settings import DEFAULT_APP
 from socketio_kit.server import Server
 
 
@@ -42,6 +43,10 @@ def _import(spec: str, app_path: Optional[str]):
     try:
         obj = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name) and spec == DEFAULT_APP:
+            raise ConfigError(f'APP is not set, and the demo contract ({DEFAULT_APP}) is not '
+                              f'here to serve; set APP=module:attr to your application '
+                              f'(and APP_PATH to its directory).') from None
         if exc.name and module_name.startswith(exc.name):
             raise ConfigError(f'APP={spec}: no module named {module_name!r} on the path; '
                               f'set APP_PATH to the directory that holds it.') from None

@@ -14,7 +14,8 @@ from urllib.parse import quote
 
 from socketio_kit.config.parse import ConfigError, _bool, _choice, _get, _int
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout (make certs writes certs/ there).
+ROOT = Path(__file__).resolve().parents[2]
 AUTH_MODES = ('none', 'jwt')
 JWT_ALGORITHMS = ('HS256', 'RS256', 'ES256')
 SAMESITE = ('lax', 'strict', 'none')

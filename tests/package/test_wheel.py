@@ -52,3 +52,35 @@ def test_wheel_installs_working_console_scripts(tmp_path):
               cwd=work, timeout=120)
     assert 'selftest ceiling' in out
     assert json.loads((work / 'self.json').read_text())['selftest']['messages_per_second'] > 0
+
+
+def test_runtime_wheel_is_a_drop_in_server_in_a_fresh_venv(tmp_path):
+    """distributions/socketio-kit: a wheel of socketio_kit alone, whose declared
+    dependencies the kit's lock satisfies (pip check), importable and
+    buildable outside the checkout, with python -m socketio_kit.config."""
+    src = tmp_path / 'src'
+    shutil.copytree(ROOT / 'distributions' / 'socketio-kit', src / 'distributions' / 'socketio-kit')
+    shutil.copytree(ROOT / 'socketio_kit', src / 'socketio_kit',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    dist = tmp_path / 'dist'
+    run(sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', dist,
+        src / 'distributions' / 'socketio-kit', cwd=tmp_path)
+    wheel, = dist.glob('socketio_kit-*.whl')
+    tops = {n.split('/')[0] for n in zipfile.ZipFile(wheel).namelist()
+            if not n.split('/')[0].endswith('-info')}
+    assert tops == {'socketio_kit'}, tops       # not the demo, the tools or the tests
+
+    venv = tmp_path / 'venv'
+    run(sys.executable, '-m', 'venv', venv, cwd=tmp_path)
+    pip = venv / 'bin' / 'pip'
+    run(pip, 'install', '-q', '--no-deps', '-r', ROOT / 'requirements.txt', cwd=tmp_path)
+    run(pip, 'install', '-q', '--no-deps', wheel, cwd=tmp_path)
+    run(pip, 'check', cwd=tmp_path)
+    work = tmp_path / 'elsewhere'
+    work.mkdir()
+    python = venv / 'bin' / 'python'
+    assert 'INSTANCES=' in run(python, '-m', 'socketio_kit.config', '--defaults', cwd=work)
+    out = run('env', 'INSTANCE_NAME=wheel1', python, '-W', 'ignore', '-c',
+              'import socketio, socketio_kit; sio = socketio_kit.Server(); '
+              'print(isinstance(sio, socketio.Server), sio.instance_name)', cwd=work)
+    assert out.split() == ['True', 'wheel1']
