@@ -11,6 +11,10 @@ writes:
   paths the nginx images use (listen 80, logs to the container's stdio);
 - page.conf: the demo page's own nginx (nginx/render.py --page-only).
 
+With --app-image (compose/run-compose passes it when APP_PATH is set), every
+instance runs that image, the application's own (compose/app_image.py builds
+it FROM the kit's image), instead of building the kit's.
+
 Upstreams name instances by fixed IP, not by service name: Docker's DNS drops
 the name of a stopped container, and nginx (1.22 in Debian) refuses to start
 when an upstream name does not resolve, so `restart nginx` would fail while one
@@ -61,7 +65,8 @@ def edge_addresses(subnet: str, names):
     return {name: str(network[FIRST_HOST + i]) for i, name in enumerate(names)}
 
 
-def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str) -> str:
+def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str,
+                   app_image: str = '') -> str:
     """The compose override that defines app1..appN and wires nginx to them."""
     lines = [HEADER.format(count=len(addresses)), 'services:']
     for index, (name, address) in enumerate(addresses.items()):
@@ -77,7 +82,11 @@ def instances_yaml(subnet: str, addresses, nginx_conf_sha256: str) -> str:
             f'      edge: {{ipv4_address: {address}}}',
             '      back: {}',
         ]
-        if index:
+        if app_image:
+            # Built before `up` by compose/app_image.py, never by compose.
+            lines += [f'    image: {app_image}', '    build: !reset null',
+                      '    pull_policy: never']
+        elif index:
             # One image for all: only the first instance builds it (compose
             # would otherwise build the same image once per service); the
             # others use it and never try a registry for it.
@@ -161,6 +170,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--edge-subnet', default=EDGE_SUBNET,
                         help=f'subnet of the edge network (default {EDGE_SUBNET})')
+    parser.add_argument('--app-image', default='',
+                        help='the image every instance runs: the application\'s own '
+                             '(compose/app_image.py --name); default: build the kit\'s')
     args = parser.parse_args(argv)
     try:
         names = load_cluster().instance_names
@@ -178,7 +190,7 @@ def main(argv=None) -> int:
     redis_secrets(GENERATED / 'secrets')
     digest = hashlib.sha256(nginx_conf.read_bytes()).hexdigest()
     (GENERATED / 'instances.yaml').write_text(
-        instances_yaml(args.edge_subnet, addresses, digest))
+        instances_yaml(args.edge_subnet, addresses, digest, args.app_image))
     (GENERATED / 'prometheus.yml').write_text(
         prometheus_yaml(names, metrics.metrics_port, metrics.metrics_path))
     print(f'compose/render.py: {len(names)} instances ({", ".join(names)}) '
