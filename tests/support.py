@@ -6,6 +6,7 @@ and WebSocket go through the doctor's client (doctor.wire), which keeps what
 other clients hide (duplicate headers, the status of a refused upgrade).
 """
 import contextlib
+import ipaddress
 import json
 import os
 import queue
@@ -16,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import pytest
 import socketio
 
 from doctor.wire import (
@@ -345,3 +347,30 @@ def ratio(counts: Dict[str, int], instances: List[str]) -> float:
     """Most loaded instance / least loaded (an idle one counts as 1)."""
     values = [counts.get(name, 0) for name in instances]
     return max(values) / max(min(values), 1)
+
+
+def docker_answers() -> bool:
+    """Whether a Docker engine answers (the compose projects tests start)."""
+    try:
+        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20,
+                              check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def free_subnet() -> str:
+    """A /24 in 172.30.100-199 that no Docker network uses: the edge network
+    of a compose project a test starts next to the developer's."""
+    names = subprocess.run(['docker', 'network', 'ls', '-q'], capture_output=True, text=True,
+                           check=True, timeout=30).stdout.split()
+    used = []
+    if names:
+        out = subprocess.run(['docker', 'network', 'inspect', *names], capture_output=True,
+                             text=True, check=True, timeout=30).stdout
+        used = [ipaddress.ip_network(c['Subnet']) for n in json.loads(out)
+                for c in (n.get('IPAM') or {}).get('Config') or [] if c.get('Subnet')]
+    for third in range(100, 200):
+        candidate = ipaddress.ip_network(f'172.30.{third}.0/24')
+        if not any(candidate.overlaps(u) for u in used if u.version == 4):
+            return str(candidate)
+    pytest.fail('no free 172.30.x.0/24 for the edge network')

@@ -167,19 +167,23 @@ def test_the_cluster_task_runs_on_one_instance_and_moves_after_sigkill(app_clust
         NativeController(app_cluster).start(holder)
 
 
-def test_recovered_is_true_after_a_sigkill_and_the_session_is_kept(app_cluster):
+def test_recovered_is_true_after_a_sigkill_and_rooms_and_session_are_kept(app_cluster):
     _needs_node()
     proc = subprocess.Popen(['node', str(NODE / 'recovered.mjs'), app_cluster.url,
                              ALLOWED_ORIGIN, 'rita'], stdout=subprocess.PIPE, text=True)
     try:
         first = json.loads(proc.stdout.readline())
         assert first['recovered'] is False and first['clientRecovered'] is False
+        assert first['joins'] == [['joined', f'r{i}'] for i in range(5)]
         NativeController(app_cluster).kill(first['instance'])
         second = json.loads(proc.stdout.readline())
         assert second['sid'] == first['sid'] and second['instance'] != first['instance']
         assert second['recovered'] is True and second['clientRecovered'] is True
-        whoami = json.loads(proc.stdout.readline())['whoami']
-        assert whoami == ['rita', second['instance'], True]
+        last = json.loads(proc.stdout.readline())
+        assert last['whoami'] == ['rita', second['instance'], True]
+        # The five restored rooms count towards MAX_ROOMS_PER_CLIENT.
+        extra, = last['extra']
+        assert extra['ok'] is False and 'MAX_ROOMS_PER_CLIENT' in extra['error'], extra
     finally:
         proc.kill()
         proc.wait(timeout=10)

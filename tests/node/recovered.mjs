@@ -1,6 +1,7 @@
-// One real socket.io-client on examples/teamchat: prints every `hello` (with
-// the server's `sio.recovered(sid)`) as a JSON line, and after the second
-// one the `whoami` ack (the session the app saved, kept across recovery).
+// One real socket.io-client on examples/teamchat: joins five rooms, prints
+// every `hello` (with the server's `sio.recovered(sid)`) as a JSON line, and
+// after the second one the `whoami` ack (the session the app saved, kept
+// across recovery) and the ack of a sixth join (the restored rooms count).
 // Usage: node recovered.mjs URL ORIGIN NAME
 import { createRequire } from 'node:module';
 
@@ -13,11 +14,19 @@ const socket = io(url, {
   transports: ['websocket'], extraHeaders: { Origin: origin }, auth: { name },
   reconnectionDelay: 300, reconnectionDelayMax: 1000, timeout: 5000,
 });
+const call = (...args) => new Promise((resolve) => socket.emit(...args, (...ack) => resolve(ack)));
 let hellos = 0;
-socket.on('hello', (hello) => {
+socket.on('hello', async (hello) => {
   hellos += 1;
+  if (hellos === 1) { // fill its rooms (MAX_ROOMS_PER_CLIENT=5 in the test) before the kill
+    hello.joins = [];
+    for (let i = 0; i < 5; i++) hello.joins.push(await call('join', `r${i}`));
+  }
   console.log(JSON.stringify({ ...hello, clientRecovered: socket.recovered }));
-  if (hellos === 2) {
-    socket.emit('whoami', (...ack) => { console.log(JSON.stringify({ whoami: ack })); socket.close(); });
+  if (hellos === 2) { // its rooms came back, and they count
+    const extra = await call('join', 'one-too-many');
+    const whoami = await call('whoami');
+    console.log(JSON.stringify({ whoami, extra }));
+    socket.close();
   }
 });

@@ -4,8 +4,6 @@
 built from Debian's package. Prometheus must have every instance (and the
 nginx exporter) as a healthy target, and the connected-clients gauge it
 scrapes must follow real clients through nginx."""
-import ipaddress
-import json
 import os
 import subprocess
 import time
@@ -17,34 +15,9 @@ import requests
 
 from native.cluster import ROOT
 from native.net import free_ports
-from tests.support import ALLOWED_ORIGINS, clients
+from tests.support import ALLOWED_ORIGINS, clients, docker_answers, free_subnet
 
 INSTANCES = 2
-
-
-def docker_answers() -> bool:
-    try:
-        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20,
-                              check=False).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-def free_subnet() -> str:
-    """A /24 in 172.30.100-199 that no Docker network uses."""
-    names = subprocess.run(['docker', 'network', 'ls', '-q'], capture_output=True, text=True,
-                           check=True, timeout=30).stdout.split()
-    used = []
-    if names:
-        out = subprocess.run(['docker', 'network', 'inspect', *names], capture_output=True,
-                             text=True, check=True, timeout=30).stdout
-        used = [ipaddress.ip_network(c['Subnet']) for n in json.loads(out)
-                for c in (n.get('IPAM') or {}).get('Config') or [] if c.get('Subnet')]
-    for third in range(100, 200):
-        candidate = ipaddress.ip_network(f'172.30.{third}.0/24')
-        if not any(candidate.overlaps(u) for u in used if u.version == 4):
-            return str(candidate)
-    pytest.fail('no free 172.30.x.0/24 for the edge network')
 
 
 @pytest.fixture(scope='module')

@@ -1,0 +1,77 @@
+"""The front door (socketio_kit/loader.py) and socketio_kit.Server's own
+refusals: each mistake is one sentence naming what to change."""
+import sys
+
+import pytest
+import socketio
+
+from socketio_kit.config import ConfigError, load_settings
+from socketio_kit.loader import load_application
+from socketio_kit.server import Server
+
+APPS = {
+    'kitapp': 'import socketio_kit\nsio = socketio_kit.Server()\n',
+    'stockapp': 'import socketio\nsio = socketio.Server()\n',
+    'wsgiapp': ('import socketio, socketio_kit\nsio = socketio_kit.Server()\n'
+                'app = socketio.WSGIApp(sio, lambda e, s: [])\n'
+                'other = socketio.WSGIApp(sio, socketio_path="rt")\nnumber = 7\n'),
+}
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    for name, text in APPS.items():
+        (tmp_path / f'{name}.py').write_text(text)
+    yield tmp_path
+    for name in APPS:
+        sys.modules.pop(name, None)
+    while str(tmp_path) in sys.path:
+        sys.path.remove(str(tmp_path))
+
+
+def _load(app, app_path=None, **env):
+    env = {'INSTANCE_NAME': 'u1', 'APP': app, **env}
+    if app_path:
+        env['APP_PATH'] = str(app_path)
+    return load_application(load_settings(env))
+
+
+def test_a_kit_server_and_a_wsgi_app_wrapping_one_load(app_dir):
+    loaded = _load('kitapp:sio', app_dir)
+    assert isinstance(loaded.sio, Server) and loaded.http is None
+    wrapped = _load('wsgiapp:app', app_dir)
+    assert isinstance(wrapped.sio, Server) and isinstance(wrapped.http, socketio.WSGIApp)
+
+
+@pytest.mark.parametrize('app, why', [
+    ('kitapp:sio', 'APP_PATH'),                       # not on the path without it
+    ('not a module', 'MODULE:ATTRIBUTE'),
+    ('kitapp:missing', "no 'missing'"),
+    ('stockapp:sio', 'socketio_kit.Server(...) instead of socketio.Server'),
+    ('wsgiapp:number', 'is a int'),
+    ('wsgiapp:other', 'SOCKETIO_PATH=/rt'),
+])
+def test_each_mistake_is_one_sentence(app_dir, app, why):
+    with pytest.raises(ConfigError, match=why.replace('(', r'\(').replace(')', r'\)')):
+        _load(app, app_dir if why != 'APP_PATH' else None)
+
+
+def test_app_path_must_be_a_directory(tmp_path):
+    with pytest.raises(ConfigError, match='APP_PATH=.* is not a directory'):
+        _load('x:y', tmp_path / 'nowhere')
+
+
+def test_the_kits_namespace_cannot_be_replaced():
+    sio = Server(settings=load_settings({'INSTANCE_NAME': 'u2'}))
+    with pytest.raises(ValueError, match='/admin is the kit'):
+        sio.instrument(auth=False)
+    sio.instrument(auth=False, namespace='/socketio-admin')   # elsewhere, fine
+
+
+def test_arguments_the_kit_decides():
+    settings = load_settings({'INSTANCE_NAME': 'u3'})
+    with pytest.raises(ConfigError, match='WORKER_CLASS'):
+        Server(settings=settings, async_mode='threading')
+    sio = Server(settings=settings, async_mode='eventlet', cors_allowed_origins=None,
+                 ping_interval=3, logger=True)
+    assert sio.eio.ping_interval == settings.protocol.ping_interval
