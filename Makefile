@@ -126,9 +126,10 @@ logs: ## Follow the compose logs (SERVICE=app2 for one service)
 restart: ## Restart a compose service (SERVICE=app2), or all of them
 	$(RUN_COMPOSE) restart $(SERVICE)
 
-build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse)
+build: ## Build the app image (OFFLINE=1: from the offline images and wheelhouse); with APP_PATH, the application's image FROM it
 	@if [ "$(OFFLINE)" = 1 ]; then compose/images-offline.sh; fi
 	$(RUN_COMPOSE) build
+	@if [ -n "$(APP_PATH)" ]; then $(PYTHON) compose/app_image.py --app-path "$(APP_PATH)" --app "$(APP)" --kit-image "$$APP_IMAGE"; fi
 
 images-offline: ## Build base, python, nginx and redis images and a wheelhouse with no registry
 	compose/images-offline.sh
@@ -231,7 +232,13 @@ test-local: deps install page-deps ## Integration tests against a native cluster
 	PATH="$$PATH:/usr/sbin" $(PY) -m pytest -q tests/integration tests/loadtest --target local \
 		-n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
-test-compose: install page-deps ## Cluster tests against the compose cluster (skipped, in one line, when no Docker engine answers)
+# tests/compose/test_your_app.py starts a compose project of its own
+# (examples/teamchat through APP), after the main cluster is down: both
+# projects render into compose/.generated/. It removes its project itself,
+# pass or fail; the `down` after it catches a run that was killed.
+APP_TEST_PROJECT := socketio-kit-app-test
+
+test-compose: install page-deps ## Cluster tests against the compose cluster, then examples/teamchat through APP in a project of its own (skipped, in one line, when no Docker engine answers)
 	@if ! docker info >/dev/null 2>&1; then \
 		if [ "$(REQUIRE_COMPOSE)" = 1 ]; then echo "test-compose: no Docker engine answers, and REQUIRE_COMPOSE=1 forbids skipping." >&2; exit 1; fi; \
 		echo "test-compose: skipped: no Docker engine answers (start dockerd to run it)."; exit 0; fi; \
@@ -239,9 +246,13 @@ test-compose: install page-deps ## Cluster tests against the compose cluster (sk
 	INSTANCES=3 compose/up || status=$$?; \
 	if [ $$status = 0 ]; then \
 		$(PY) -m pytest -q tests/integration tests/compose tests/loadtest/test_scenarios.py --target compose \
+			--ignore=tests/compose/test_your_app.py \
 			--compose-url http://127.0.0.1:$(HTTP_PORT) --compose-project $(COMPOSE_PROJECT) $(PYTEST_ARGS) || status=$$?; \
 	else $(RUN_COMPOSE) logs --tail=40; fi; \
-	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; exit $$status
+	INSTANCES=3 $(RUN_COMPOSE) down -v --remove-orphans; \
+	KIT_APP_TEST_PROJECT=$(APP_TEST_PROJECT) $(PY) -m pytest -q tests/compose/test_your_app.py \
+		--target compose $(PYTEST_ARGS) || { rc=$$?; [ $$rc = 5 ] || status=$$rc; }; \
+	$(COMPOSE) -p $(APP_TEST_PROJECT) down -v --remove-orphans >/dev/null 2>&1; exit $$status
 
 test-observability: install page-deps ## PROFILE=observability in a compose project of its own: Prometheus targets and the clients gauge (skipped without a Docker engine unless REQUIRE_COMPOSE=1)
 	REQUIRE_COMPOSE=$(REQUIRE_COMPOSE) $(PY) -m pytest -q -s tests/observability $(PYTEST_ARGS)

@@ -2,12 +2,14 @@
 
     python3 compose/app_image.py --app-path DIR [--app MODULE:ATTR] [--kit-image IMAGE]
     python3 compose/app_image.py --app-path DIR [--kit-image IMAGE] --name
+    python3 compose/app_image.py --app-path DIR --check
 
-compose/up and compose/swarm-up run it when APP_PATH is set; compose/run-compose
-asks it for the image's `--name`, which every instance then runs. The
-application's requirements cannot be installed when an instance starts (no
-package index answers inside the containers here, and a start should not
-depend on one anyway), so they go into an image, one per application:
+compose/up and compose/swarm-up run it when APP_PATH is set (and `--check` it
+first, before anything is built); compose/run-compose asks it for the image's
+`--name`, which every instance then runs. The application's requirements
+cannot be installed when an instance starts (no package index answers inside
+the containers here, and a start should not depend on one anyway), so they go
+into an image, one per application:
 
 1. the kit's image (APP_IMAGE, socketio-kit-app:local), built by compose as
    without APP_PATH;
@@ -97,7 +99,7 @@ def kit_image_facts(kit_image: str):
 def build_wheels(path: Path, stage: Path, kit_image: str):
     """Wheels of requirements.txt, built on the host, kept while unchanged."""
     version, constraints = kit_image_facts(kit_image)
-    host = '%d.%d' % sys.version_info[:2]
+    host = '{}.{}'.format(*sys.version_info[:2])
     if host != version:
         raise AppImageError(f'PYTHON={sys.executable} is Python {host} but the kit\'s image '
                             f'has {version}; set PYTHON to a python{version} so that the '
@@ -115,8 +117,8 @@ def build_wheels(path: Path, stage: Path, kit_image: str):
     print(f'app-image: building wheels of {path}/requirements.txt')
     # In APP_PATH, so that paths in requirements.txt mean what they mean there.
     run([sys.executable, '-m', 'pip', 'wheel', '--quiet', '--disable-pip-version-check',
-         '-r', 'requirements.txt', '-c', str(stage / 'constraints.txt'),
-         '-w', str(wheels)], 'pip wheel -r APP_PATH/requirements.txt (the kit\'s packages held at its versions)',
+         '-r', 'requirements.txt', '-c', str(stage / 'constraints.txt'), '-w', str(wheels)],
+        'pip wheel -r APP_PATH/requirements.txt (the kit\'s own packages held at its versions)',
         cwd=path)
     stamp_file.write_text(stamp)
 
@@ -160,11 +162,15 @@ def main(argv=None) -> int:
                         help=f'APP_IMAGE: the kit\'s image (default {KIT_IMAGE})')
     parser.add_argument('--name', action='store_true',
                         help='print the application image\'s name and exit')
+    parser.add_argument('--check', action='store_true',
+                        help='check APP_PATH (a directory with a requirements.txt) and exit')
     args = parser.parse_args(argv)
     try:
         path = app_dir(args.app_path, requirements=not args.name)
         if args.name:
             print(image_name(args.kit_image or KIT_IMAGE, path))
+            return 0
+        if args.check:
             return 0
         name = build(path, args.app, args.kit_image or KIT_IMAGE)
     except AppImageError as exc:

@@ -1,17 +1,20 @@
-"""The `/admin` namespace: instance statistics, for clients with the admin role.
+"""The kit's own namespace, `/_kit`: instance statistics, for clients with the admin role.
 
-With AUTH_MODE=jwt a CONNECT to /admin needs ADMIN_ROLE in the token's
+Its name sits beside the reserved HTTP prefix, away from the names
+applications use (`sio.instrument()` takes `/admin` for the Admin UI).
+
+With AUTH_MODE=jwt a CONNECT to /_kit needs ADMIN_ROLE in the token's
 JWT_ROLE_CLAIM (`connect_error`: `unauthorized: admin role required`);
 with AUTH_MODE=none the namespace refuses everyone, since nobody can prove
 the role.
 """
 from socketio_kit.policy.auth import Unauthorized
 
-NAMESPACE = '/admin'
+NAMESPACE = '/_kit'
 
 
 def register_admin(sio, auth, instance: str):
-    """Add the /admin handlers to the instance's server."""
+    """Add the /_kit handlers to the instance's server."""
 
     @sio.on('connect', namespace=NAMESPACE)
     def admin_connect(sid, environ, auth_data=None):

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument('--rooms', default='*',
                         help="rooms the holder may join, comma-separated, `*` patterns "
                              "allowed (default: '*', every room)")
-    parser.add_argument('--roles', default='', help='roles, comma-separated (admin opens /admin)')
+    parser.add_argument('--roles', default='', help='roles, comma-separated (admin opens /_kit)')
     parser.add_argument('--ttl', type=int, default=3600,
                         help='seconds until it expires (default: 3600)')
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ guarantees sit around whatever handlers the application registers:
 - rooms: every `enter_room`, the application's and recovery's, is admitted
   by policy/rooms.py (MAX_ROOMS_PER_CLIENT on the rooms the manager holds,
   the token's room claims, no room named like a sid);
-- the kit's own namespace (`/admin`) cannot be replaced by the application;
+- the kit's own namespace (`/_kit`) cannot be replaced by the application;
 - recovery, the Redis Streams manager and the data plane, configured from
   the environment (socketio_kit/config), never from arguments.
 """
@@ -41,6 +41,8 @@ from socketio_kit.transport.engine import DataPlane, KitEngineServer
 from socketio_kit.transport.greenio import Green
 
 log = logging.getLogger('socketio_kit')
+# The application's own errors: tracebacks kept (observability/logsafe.py).
+app_log = logging.getLogger('socketio_kit.app')
 
 # Arguments of socketio.Server that the kit's settings decide, and the
 # variable that does: an application's value is ignored, with one line.
@@ -53,7 +55,6 @@ OWNED_ARGUMENTS = {
     'cookie': 'SESSION_BINDING',
     'client_manager': 'REDIS_URL',
     'json': 'strict JSON (always on)',
-    'async_handlers': 'events in order per client (always on)',
 }
 # Refusals an application's handler may let through: the event's ack (if
 # any) carries the reason, as the guard's refusals do.
@@ -90,12 +91,24 @@ def _called_wrongly(exc: TypeError) -> bool:
     return tb.tb_frame.f_code.co_filename.startswith(SOCKETIO_DIR)
 
 
+def own_origin(environ) -> str:
+    """The origin a request was sent to, as the client saw it: through
+    nginx, its X-Forwarded-Proto and X-Forwarded-Host (the client's Host,
+    port included); direct, the request's own scheme and Host."""
+    scheme = environ.get('HTTP_X_FORWARDED_PROTO') or environ.get('wsgi.url_scheme', 'http')
+    host = environ.get('HTTP_X_FORWARDED_HOST') or environ.get('HTTP_HOST', '')
+    return f'{scheme.split(",")[0].strip()}://{host.split(",")[0].strip()}'
+
+
 class OriginPolicy:
     """The CORS allow-list, as the callable Engine.IO checks every Origin with.
 
-    Engine.IO answers a refused origin with 400 and no allow header. This also
-    logs each refused origin once at WARNING, with the allow-list, because the
-    first step in debugging a CORS error is seeing what the server refused.
+    A page served by the application itself (same origin as the Socket.IO
+    endpoint) is always allowed, as python-engineio does by default: that is
+    not a cross-origin request. Engine.IO answers a refused origin with 400
+    and no allow header. This also logs each refused origin once at WARNING,
+    with the allow-list, because the first step in debugging a CORS error is
+    seeing what the server refused.
     """
 
     def __init__(self, settings: Settings):
@@ -105,6 +118,10 @@ class OriginPolicy:
 
     def __call__(self, origin, environ=None):
         if origin in self.allowed:
+            return True
+        if origin is None:          # no Origin: nothing to allow (or refuse)
+            return False
+        if environ is not None and origin == own_origin(environ):
             return True
         if origin not in self.refused and len(self.refused) < 1000:
             self.refused.add(origin)
@@ -151,7 +168,7 @@ class Server(GuardedServer, socketio.Server):
     metrics = NULL_METRICS
 
     def __init__(self, *, settings: Settings = None, client_manager=None,
-                 strict_events: bool = False, **kwargs):
+                 strict_events: bool = False, async_handlers: bool = False, **kwargs):
         settings = settings or load_settings()
         kwargs = _kit_arguments(kwargs, settings)
         plane = data_plane(settings)
@@ -167,10 +184,11 @@ class Server(GuardedServer, socketio.Server):
             ping_interval=settings.protocol.ping_interval,
             ping_timeout=settings.protocol.ping_timeout,
             max_http_buffer_size=settings.protocol.max_payload_bytes,
-            # Each client's events in order, as Socket.IO's own server does:
-            # with a greenlet per event, two broadcasts from one client could
-            # reach the room in the wrong order.
-            async_handlers=False,
+            # By default each client's events in order, as Socket.IO's own
+            # server does: with a greenlet per event, two broadcasts from one
+            # client could reach the room in the wrong order. An application
+            # that needs sio.call() in its handlers passes async_handlers=True.
+            async_handlers=async_handlers,
             logger=logsafe.library_logger('socketio.kit'),
             engineio_logger=logsafe.library_logger('engineio.kit'),
             **kwargs)
@@ -201,9 +219,8 @@ class Server(GuardedServer, socketio.Server):
     def _refuse_kit_namespace(self, namespace):
         if namespace in getattr(self, 'kit_namespaces', ()):
             raise ValueError(
-                f'namespace {ADMIN_NAMESPACE} is the kit\'s own (instance statistics for '
-                f'the admin role); give yours another name, e.g. '
-                f'sio.instrument(namespace="/socketio-admin")')
+                f'namespace {namespace} is the kit\'s own (instance statistics for '
+                f'the admin role); give yours another name')
 
     # -- the guarantees around the application's handlers ------------------
     def _trigger_event(self, event, namespace, *args):
@@ -222,11 +239,20 @@ class Server(GuardedServer, socketio.Server):
             return self._refused(event, args, str(exc), type(exc).__name__)
         except TypeError as exc:
             if not _called_wrongly(exc):
-                raise
+                return self._failed(event, namespace)
             # The client sent arguments the handler does not take: its
             # mistake, not the application's, so an error ack and one line.
             return self._refused(event, args, f'event {event!r} does not take '
                                               f'{len(args) - 1} arguments', 'arguments')
+        except Exception:
+            return self._failed(event, namespace)
+
+    def _failed(self, event, namespace):
+        """The application's handler raised: its traceback, for its
+        developers (rate-limited like every line); the client stays
+        connected and its event gets no ack, as in python-socketio."""
+        self.count('handler error')
+        app_log.exception('the handler of %r (namespace %s) raised', event, namespace or '/')
 
     def _refused(self, event, args, why: str, reason: str):
         self.count(reason)
@@ -237,21 +263,28 @@ class Server(GuardedServer, socketio.Server):
     def _connect_event(self, namespace, sid, environ, auth_data=None, *rest):
         metrics = self.metrics
         try:
-            if (namespace or '/') != ADMIN_NAMESPACE:  # it checks the role itself
+            if (namespace or '/') not in self.kit_namespaces:  # they check the role
                 self._authenticate(sid, namespace, auth_data)
-            result = super()._trigger_event('connect', namespace, sid, environ,
-                                            auth_data, *rest)
+            try:
+                result = super()._trigger_event('connect', namespace, sid, environ,
+                                                auth_data, *rest)
+            except TypeError as exc:
+                if not _called_wrongly(exc):
+                    raise
+                # A connect handler without the auth argument (the docs'
+                # `def connect(sid, environ)`): called without it, even when
+                # the client sent auth (a token, with AUTH_MODE=jwt).
+                result = super()._trigger_event('connect', namespace, sid, environ)
         except (socketio.exceptions.ConnectionRefusedError, ConnectionRefusedError) as exc:
             metrics.connect_refused('auth')
             log.warning('connection refused: %s', exc, extra=fields(
                 sid=sid, event='connect_refused', reason='auth'))
             raise
-        except TypeError:
-            # A connect handler without the auth argument: python-socketio
-            # calls it again without it, and so do we.
-            if auth_data is not None:
-                raise
-            result = super()._trigger_event('connect', namespace, sid, environ)
+        except Exception:
+            # The application's connect handler raised: the client is
+            # refused (`connect_error`), its developers get the traceback.
+            self._failed('connect', namespace)
+            result = False
         if result is False:
             metrics.connect_refused('auth')
         else:

@@ -27,6 +27,8 @@ from socketio_kit.recovery import Recovery
 from socketio_kit.server import drop_sessions
 from socketio_kit.transport.engine import HANDLED
 
+WORKER_BOOT_ERROR = 3   # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
+
 
 def _json(start_response, status, body, headers=()):
     payload = json.dumps(body).encode()
@@ -231,9 +233,11 @@ def _load():
         settings = load_settings()
         return create_app(settings)
     except ConfigError as exc:
-        # gunicorn would print a traceback; one sentence is what helps.
+        # gunicorn would print a traceback; one sentence is what helps. Exit
+        # status 3 is gunicorn's "worker failed to boot": its master stops at
+        # once instead of booting the same mistake again and again.
         print(f'config error: {exc}', file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(WORKER_BOOT_ERROR) from None
 
 
 application = _load()

@@ -358,19 +358,37 @@ def docker_answers() -> bool:
         return False
 
 
+def _host_routes() -> list:
+    """The IPv4 networks the host routes to (the default route aside)."""
+    routes = []
+    with open('/proc/net/route') as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            destination, mask = (ipaddress.IPv4Address(int.from_bytes(bytes.fromhex(f), 'little'))
+                                 for f in (fields[1], fields[7]))
+            if int(mask):
+                routes.append(ipaddress.ip_network(f'{destination}/{mask}', strict=False))
+    return routes
+
+
 def free_subnet() -> str:
-    """A /24 in 172.30.100-199 that no Docker network uses: the edge network
-    of a compose project a test starts next to the developer's."""
+    """A /24 for the edge network of a compose project a test starts next to
+    the developer's, used by no Docker network and no route of the host. In
+    172.16.0.0/16, outside Docker's default address pools (172.17-31.0.0/16,
+    192.168.0.0/16): compose creates the project's other networks (back,
+    page) first, each from the next default pool, and one of them must never
+    take the /24 chosen here (the daemon then refuses the edge network: "Pool
+    overlaps")."""
     names = subprocess.run(['docker', 'network', 'ls', '-q'], capture_output=True, text=True,
                            check=True, timeout=30).stdout.split()
-    used = []
+    used = _host_routes()
     if names:
         out = subprocess.run(['docker', 'network', 'inspect', *names], capture_output=True,
                              text=True, check=True, timeout=30).stdout
-        used = [ipaddress.ip_network(c['Subnet']) for n in json.loads(out)
-                for c in (n.get('IPAM') or {}).get('Config') or [] if c.get('Subnet')]
+        used += [ipaddress.ip_network(c['Subnet']) for n in json.loads(out)
+                 for c in (n.get('IPAM') or {}).get('Config') or [] if c.get('Subnet')]
     for third in range(100, 200):
-        candidate = ipaddress.ip_network(f'172.30.{third}.0/24')
+        candidate = ipaddress.ip_network(f'172.16.{third}.0/24')
         if not any(candidate.overlaps(u) for u in used if u.version == 4):
             return str(candidate)
-    pytest.fail('no free 172.30.x.0/24 for the edge network')
+    pytest.fail('no free 172.16.x.0/24 for the edge network')

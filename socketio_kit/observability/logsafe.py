@@ -1,6 +1,7 @@
 """Logging that an attacker cannot amplify.
 
-- One line per error: tracebacks are kept only for the kit's own bugs;
+- One line per error: tracebacks are kept only for the kit's own bugs and
+  the application's (a handler that raised, logger socketio_kit.app);
   records from python-socketio and python-engineio (whose errors come from
   what clients send) are reduced to one line naming the exception.
 - Rate-limited: at most LOG_RATE_PER_MINUTE lines a minute per kind of

@@ -9,7 +9,7 @@ socket.io-client option), and the token is verified with PyJWT: signature
 (`exp` required), audience and issuer. A refusal is a `connect_error` whose
 message says why (`unauthorized: token expired`). The claims go into the
 client's state; its JWT_ROOMS_CLAIM (a list of room names, `*` wildcards
-allowed) says which rooms it may join, and the `/admin` namespace requires
+allowed) says which rooms it may join, and the kit's `/_kit` namespace requires
 ADMIN_ROLE in its JWT_ROLE_CLAIM.
 """
 import fnmatch

@@ -62,7 +62,7 @@ class GuardedServer:
     security = None
     strict_events = False
     address_budgets = None  # socketio_kit.policy.limits.AddressBudgets, set with security
-    refused = None  # counters by reason, for /admin stats
+    refused = None  # counters by reason, for the /_kit namespace's stats
 
     def count(self, reason: str):
         if self.refused is None:

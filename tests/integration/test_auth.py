@@ -1,5 +1,5 @@
 """AUTH_MODE=jwt with the real socket.io-client (Node): good, expired,
-wrong-audience, missing and forged tokens; room claims; the /admin namespace.
+wrong-audience, missing and forged tokens; room claims; the kit's /_kit namespace.
 """
 import json
 import shutil
@@ -72,13 +72,13 @@ def test_good_token_connects_and_rooms_come_from_its_claim(secured):
 
 @pytest.mark.only_target('local')
 def test_admin_namespace_needs_the_admin_role(secured):
-    refused = node(secured, token(), namespace='/admin')
+    refused = node(secured, token(), namespace='/_kit')
     assert refused == {'connected': False,
                        'error': 'unauthorized: admin role required'}
     reasons = {}
     for _ in range(4):  # every instance counts its own refusals, by reason
-        node(secured, token(), namespace='/admin')
-        admin = node(secured, token(roles=['admin']), namespace='/admin')
+        node(secured, token(), namespace='/_kit')
+        admin = node(secured, token(roles=['admin']), namespace='/_kit')
         assert admin['connected'] and admin['stats']['ok'], admin
         reasons.update(admin['stats']['refused'])
     assert 'admin refused: admin role required' in reasons, reasons

@@ -188,3 +188,34 @@ def test_production_requires_tokens_and_its_secret():
         assert env.get('AUTH_MODE') == mode, (name, env)
         volumes = {v['name']: v for v in pod_spec(find(docs, 'StatefulSet', 'app'))['volumes']}
         assert volumes['auth-secret']['secret'].get('optional', False) is optional, name
+
+
+def test_an_overlay_points_the_instances_at_an_applications_image(tmp_path):
+    """README "Kubernetes", your application: its overlay, as the README
+    gives it, over a copy of deploy/k8s. The instances run the application's
+    image with its APP and APP_PATH, everything else is production's; the
+    base serves the demo."""
+    base = {d['metadata']['name'].rsplit('-', 1)[0]: d['data'] for d in build(OVERLAYS['base'])
+            if d['kind'] == 'ConfigMap'}['app-env']
+    assert (base['APP'], base['APP_PATH']) == ('demo.app:sio', '')
+    text = (ROOT / 'README.md').read_text()
+    found = re.search(r'```yaml\n(# deploy/k8s/overlays/teamchat/kustomization\.yaml\n.*?)```',
+                      text, re.S)
+    assert found, 'README "Kubernetes" has no overlay for an application'
+    copy_ = tmp_path / 'k8s'
+    shutil.copytree(K8S, copy_)
+    (copy_ / 'overlays' / 'teamchat').mkdir()
+    (copy_ / 'overlays' / 'teamchat' / 'kustomization.yaml').write_text(found.group(1))
+    docs = build(copy_ / 'overlays' / 'teamchat')
+    for version in VERSIONS:
+        for doc in docs:
+            kubernetes_validate.validate(doc, version, strict=True)
+    app = pod_spec(find(docs, 'StatefulSet', 'app'))['containers'][0]
+    assert app['image'] == 'registry.example.com/teamchat:1.0'
+    env_name = app['envFrom'][0]['configMapRef']['name']
+    env = find(docs, 'ConfigMap', env_name)['data']
+    assert (env['APP'], env['APP_PATH']) == ('app:app', '/srv/app')
+    assert env['AUTH_MODE'] == 'jwt'  # production's settings stay
+    production = pod_spec(find(build(OVERLAYS['production']), 'StatefulSet', 'app'))
+    assert {k: v for k, v in app.items() if k not in ('image', 'envFrom')} == \
+        {k: v for k, v in production['containers'][0].items() if k not in ('image', 'envFrom')}

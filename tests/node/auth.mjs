@@ -1,5 +1,5 @@
 // The real socket.io-client (Node, from page/node_modules) connects with
-// `auth: { token }`, joins rooms and, on /admin, asks for stats. Prints one
+// `auth: { token }`, joins rooms and, on /_kit, asks for stats. Prints one
 // JSON line: {connected, error, joins: {room: ack}, stats}. Usage:
 //   node auth.mjs URL ORIGIN NAMESPACE TOKEN|- ROOM,ROOM|-
 import { createRequire } from 'node:module';
@@ -21,6 +21,6 @@ socket.on('connect', async () => {
   for (const room of rooms === '-' ? [] : rooms.split(',')) {
     joins[room] = await socket.emitWithAck('join', { room });
   }
-  const stats = namespace === '/admin' ? await socket.emitWithAck('stats', {}) : null;
+  const stats = namespace === '/_kit' ? await socket.emitWithAck('stats', {}) : null;
   done({ connected: true, joins, stats });
 });

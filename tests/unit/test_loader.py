@@ -63,9 +63,14 @@ def test_app_path_must_be_a_directory(tmp_path):
 
 def test_the_kits_namespace_cannot_be_replaced():
     sio = Server(settings=load_settings({'INSTANCE_NAME': 'u2'}))
-    with pytest.raises(ValueError, match='/admin is the kit'):
-        sio.instrument(auth=False)
-    sio.instrument(auth=False, namespace='/socketio-admin')   # elsewhere, fine
+    sio.instrument(auth=False)          # the Admin UI on its own /admin
+    with pytest.raises(ValueError, match='/_kit is the kit'):
+        sio.on('connect', lambda sid, environ: True, namespace='/_kit')
+
+    class Takeover(socketio.Namespace):
+        pass
+    with pytest.raises(ValueError, match='/_kit is the kit'):
+        sio.register_namespace(Takeover('/_kit'))
 
 
 def test_arguments_the_kit_decides():
@@ -75,3 +80,39 @@ def test_arguments_the_kit_decides():
     sio = Server(settings=settings, async_mode='eventlet', cors_allowed_origins=None,
                  ping_interval=3, logger=True)
     assert sio.eio.ping_interval == settings.protocol.ping_interval
+
+
+def test_an_application_bug_is_its_traceback_not_a_disconnect(caplog):
+    sio = Server(settings=load_settings({'INSTANCE_NAME': 'u4'}))
+
+    @sio.event
+    def boom(sid, data):
+        return {'x': 1}[data]
+
+    @sio.event
+    def connect(sid, environ):          # the docs' two-argument connect
+        return True
+
+    with caplog.at_level('ERROR', logger='socketio_kit.app'):
+        assert sio._trigger_event('boom', '/', 'sid1', 'y') is None
+    record, = [r for r in caplog.records if r.name == 'socketio_kit.app']
+    assert "'boom'" in record.getMessage() and record.exc_info[0] is KeyError
+    # Called without the auth argument, even when the client sent one.
+    assert sio._trigger_event('connect', '/', 'sid1', {}, {'token': 'x'}) is True
+
+
+def test_a_page_of_the_application_itself_is_same_origin(caplog):
+    from socketio_kit.server import OriginPolicy
+    policy = OriginPolicy(load_settings({'INSTANCE_NAME': 'u5',
+                                         'CORS_ALLOWED_ORIGINS': 'http://page.example'}))
+    through_nginx = {'wsgi.url_scheme': 'http', 'HTTP_HOST': 'localhost',
+                     'HTTP_X_FORWARDED_PROTO': 'https',
+                     'HTTP_X_FORWARDED_HOST': 'chat.example:8443'}
+    with caplog.at_level('WARNING', logger='socketio_kit'):
+        assert policy('https://chat.example:8443', through_nginx)
+        assert policy('http://page.example', through_nginx)
+        assert not policy(None, through_nginx)              # no Origin: no warning either
+        assert not policy('https://evil.example', through_nginx)
+        assert not policy('http://chat.example:8443', through_nginx)    # scheme matters
+    assert [r.getMessage().split(' refused origin ')[1][:30] for r in caplog.records] == [
+        "'https://evil.example': not in", "'http://chat.example:8443': no"]

@@ -49,7 +49,7 @@ def test_upgrade_headers_and_buffering():
                  'proxy_set_header Host $host;',
                  'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
                  'proxy_set_header X-Forwarded-Proto $scheme;',
-                 'proxy_set_header X-Forwarded-Host $host;',
+                 'proxy_set_header X-Forwarded-Host $http_host;',
                  'proxy_buffering off;'):
         assert line in location, line
 
