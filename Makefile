@@ -182,7 +182,7 @@ certs: ## Make a local CA and a server certificate in certs/ for TLS=on (CERT_NA
 ##@ Native cluster (no Docker)
 
 .PHONY: local local-down local-ps local-stop local-start rolling-restart
-local: deps install page-deps ## Start redis, INSTANCES gunicorn instances and nginx as local processes
+local: deps install page-deps ## Start redis, INSTANCES gunicorn instances and nginx as local processes (APP_PATH: its requirements.txt into the venv first)
 	@PATH="$$PATH:/usr/sbin" $(PY) -m native up
 
 local-down: install ## Stop exactly what `make local` started
@@ -194,7 +194,7 @@ local-ps: install ## Show the native cluster's processes and health
 local-stop: ## Stop one native instance (INSTANCE=app2) to watch failover, or Redis (INSTANCE=redis) to watch an outage
 	@$(PY) -m native stop $(INSTANCE)
 
-local-start: ## Start one stopped native instance (or INSTANCE=redis) again
+local-start: ## Start one stopped native instance (or INSTANCE=redis) again, with the settings (APP, ...) the cluster was started with
 	@$(PY) -m native start $(INSTANCE)
 
 rolling-restart: install ## Restart every instance one at a time, nothing lost (native or compose, whichever runs)

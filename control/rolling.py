@@ -9,6 +9,7 @@ Works on the native cluster and on the compose project (control.detect).
 """
 import argparse
 import json
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +49,7 @@ def rolling_restart(control: Controller, url: str, say=print):
 
 def main(argv=None) -> int:
     from control.detect import PROJECT, detect
+    from control.native import NativeController
     from socketio_kit.config import load_cluster
     parser = argparse.ArgumentParser(prog='python -m control.rolling', description=__doc__)
     parser.add_argument('--project', default=PROJECT, help='compose project')
@@ -57,6 +59,16 @@ def main(argv=None) -> int:
         print('rolling-restart: no cluster runs (start one with make up)')
         return 2
     url = getattr(control, 'url', None) or f'http://127.0.0.1:{load_cluster().http_port}'
+    if isinstance(control, NativeController):
+        # The instances start again as the cluster was started (make local),
+        # with APP_PATH/requirements.txt installed first if it changed.
+        if control.local.ignored_notice():
+            print(control.local.ignored_notice(), file=sys.stderr)
+        try:
+            control.local.install_requirements()
+        except RuntimeError as exc:  # pip failed: nothing was stopped
+            print(f'rolling-restart: {exc}', file=sys.stderr)
+            return 2
     print(f'rolling restart of the {control.kind} cluster: {", ".join(control.instances())}')
     rolling_restart(control, url)
     print('rolling restart done: every instance restarted, one at a time')

@@ -7,16 +7,18 @@ and start Redis (INSTANCE=redis), to watch an outage; rolling-restart
 restarts every instance, one at a time (make rolling-restart).
 
 Every command but up acts on the cluster that runs in the run directory, on
-the ports it was started on (its records there), whatever port variables the
-environment holds by then.
+the ports and with the settings it was started on (its records there: APP,
+APP_PATH and every other kit setting), whatever the environment holds by
+then; a setting the environment gives another value is ignored, in one line.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster
+from native.cluster import ROOT, RUN_DIR, ClusterError, LocalCluster, open_files_limit
 from native.processes import ProcessError
 from socketio_kit.config import ConfigError, load_cluster, load_settings
+from socketio_kit.config.settings import DEFAULT_APP
 
 PAGE_ROOT = ROOT / 'page'
 
@@ -24,13 +26,18 @@ PAGE_ROOT = ROOT / 'page'
 def up(local: LocalCluster, page: bool):
     local.start()
     settings = local.settings
+    app = local.served().app
     print(f'native cluster up: {len(local.app_ports)} instances healthy '
           f'behind nginx')
     print(f'  Socket.IO: http://localhost:{settings.http_port}'
           f'{settings.protocol.socketio_path}/')
-    print(f'  page: http://localhost:{settings.page_port}/?server='
-          f'http://localhost:{settings.http_port}' if page else
-          '  page: run `make page-deps` to serve the demo page')
+    if app != DEFAULT_APP:  # the demo page speaks only the demo's events
+        print(f'  app ({app}): http://localhost:{settings.http_port}/')
+    elif page:
+        print(f'  page: http://localhost:{settings.page_port}/?server='
+              f'http://localhost:{settings.http_port}')
+    else:
+        print('  page: run `make page-deps` to serve the demo page')
     for name, port in local.app_ports.items():
         metrics = local.metrics_ports.get(name)
         path = load_settings(local.instance_env(name)).observability.metrics_path
@@ -38,6 +45,11 @@ def up(local: LocalCluster, page: bool):
               + (f'  metrics: http://127.0.0.1:{metrics}{path}' if metrics else ''))
     print(f'  nginx stub_status: http://127.0.0.1:'
           f'{settings.observability.nginx_status_port}/stub_status')
+    connections = local.nginx_connections()
+    if connections < settings.nginx_worker_connections:
+        print(f'  nginx: {connections} connections per worker, not NGINX_WORKER_CONNECTIONS='
+              f'{settings.nginx_worker_connections}: the open-files hard limit here is '
+              f'{open_files_limit()}')
     logs = local.run_dir / 'logs'
     print(f'  logs: {logs.relative_to(ROOT) if logs.is_relative_to(ROOT) else logs}/'
           f'  stop: make local-down')
@@ -78,6 +90,8 @@ def main(argv=None) -> int:
         local = LocalCluster.from_settings(
             args.run_dir, load_cluster(),
             env={'PAGE_ROOT': str(PAGE_ROOT)} if page else {})
+        if args.command not in ('up', 'down') and local.ignored_notice():
+            print(local.ignored_notice(), file=sys.stderr)
         if args.command == 'up':
             up(local, page)
         elif args.command in ('stop', 'start'):
@@ -85,6 +99,7 @@ def main(argv=None) -> int:
         elif args.command == 'rolling-restart':
             from control.native import NativeController
             from control.rolling import rolling_restart
+            local.install_requirements()  # before anything stops
             rolling_restart(NativeController(local), local.url)
             print('rolling restart done: every instance restarted, one at a time')
         elif args.command == 'down':
@@ -95,6 +110,10 @@ def main(argv=None) -> int:
             for proc in local.status():
                 print(f'{proc.name:8} {proc.pid or "-":>8}  '
                       f'{"running" if proc.alive else "stopped":8} {proc.health}')
+            if local.started:  # it runs: what it was started with
+                app = local.served()
+                print(f'app: {app.app}' + (f' from APP_PATH={app.app_path}'
+                                           if app.app_path else ''))
     except (ConfigError, ProcessError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ nginx; the reverse to stop) and when each one is healthy.
 import dataclasses
 import json
 import os
+import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -15,13 +17,21 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
 from native import redis as kit_redis
 from native.net import free_ports, http_get
 from native.processes import ROOT, ProcessError, ProcessTable
+from native.requirements import install as install_requirements
 from nginx.render import Instance, Paths, render
-from socketio_kit.config import KIT_PREFIX, Cluster, child_env, load_cluster, load_settings
+from socketio_kit.config import (
+    KIT_PREFIX,
+    Cluster,
+    Settings,
+    child_env,
+    load_cluster,
+    load_settings,
+)
 from socketio_kit.emit import NATIVE_SETTINGS, native_settings_text
 
 # The one start command of an instance (socketio_kit/__main__.py), as in
@@ -32,14 +42,51 @@ INFRA_START_WAIT = 15.0
 
 # Where `make local` keeps its PID records, logs and rendered nginx.conf.
 RUN_DIR = ROOT / '.run' / 'local'
-# While the cluster runs, RUN_DIR also records the ports it was started on,
-# so that ps, stop and start find it whatever the environment says by then.
-# (Its NATIVE_SETTINGS file gives the emitter what the instances were given.)
+# While the cluster runs, RUN_DIR also records the ports it was started on
+# and every kit setting it was started with (APP, APP_PATH, ...), so that ps,
+# stop, start and rolling-restart find it and start its instances as they
+# were, whatever the environment says by then. Mode 0600: settings such as
+# JWT_SECRET are in it. (Its NATIVE_SETTINGS file gives the emitter what the
+# instances were given.)
 PORTS_RECORD = 'ports.json'
+# Where the hash stamps of installed APP_PATH/requirements.txt files are kept
+# (native/requirements.py), in the run directory.
+REQUIREMENTS_STAMPS = 'requirements'
+# Set by instance_env() for each instance, so not part of the record.
+PER_INSTANCE = frozenset(('INSTANCE_NAME', 'BIND', 'METRICS_PORT', 'REDIS_URL', 'PYTHON'))
+# Settings whose values a notice does not print.
+SECRET_NAME = re.compile(r'SECRET|PASSWORD|TOKEN|KEY')
+# nginx/render.py asks for worker_rlimit_nofile = worker_connections + this.
+NGINX_SPARE_FILES = 1024
 
 
 class ClusterError(ProcessError):
     """The cluster could not be started; the message says why."""
+
+
+def open_files_limit() -> Optional[int]:
+    """This process's hard limit of open files (None: unlimited); what
+    nginx, started from here, can raise its own to."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+class _Reads(Mapping):
+    """An environment that remembers every name looked up in it: given to
+    load_settings() and load_cluster(), it collects the kit's settings."""
+
+    def __init__(self, env: Mapping[str, str]):
+        self.env, self.names = env, set()
+
+    def __getitem__(self, name: str) -> str:
+        self.names.add(name)
+        return self.env[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
 
 
 @dataclass
@@ -67,6 +114,11 @@ class LocalCluster:
     python: str = sys.executable
     nginx_bin: str = 'nginx'
     redis_bin: str = 'redis-server'
+    # Every kit setting the cluster was started with (start(), or read back
+    # from its record by as_recorded()), and those of them this environment
+    # gives another value, which it ignores.
+    started: Dict[str, str] = field(default_factory=dict)
+    ignored: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         self.run_dir = Path(self.run_dir)
@@ -101,29 +153,49 @@ class LocalCluster:
         metrics = {name: base + i for i, name in enumerate(names)}
         return cls(run_dir, settings, ports, metrics_ports=metrics, **kwargs).as_recorded()
 
+    def kit_settings(self) -> Dict[str, str]:
+        """Every kit setting the instances and nginx of this cluster read, as
+        this process would give them: its value, or '' where unset. The config
+        takes '' for unset, so '' in a later instance's environment hides a
+        value the caller's environment has by then."""
+        given = child_env(self.env)
+        cluster, instance = _Reads(given), _Reads(self.instance_env(next(iter(self.app_ports))))
+        load_cluster(cluster)
+        load_settings(instance)
+        names = (cluster.names | instance.names) - PER_INSTANCE
+        return {name: given.get(name, '') for name in sorted(names)}
+
     def _record(self, settings):
-        """Write what a later command needs to find this cluster, and the
-        emitter's settings (socketio_kit/emit.py): the URL carries the password."""
+        """Write what a later command needs to find this cluster and start
+        its instances again, and the emitter's settings
+        (socketio_kit/emit.py): the URL carries the password."""
         edge, observability = self.settings.edge, self.settings.observability
-        (self.run_dir / PORTS_RECORD).write_text(json.dumps({
+        kit_redis.write_private(self.run_dir / PORTS_RECORD, json.dumps({
             'http_port': self.settings.http_port, 'page_port': self.settings.page_port,
             'redis_port': self.settings.redis_port, 'https_port': edge.https_port,
             'nginx_status_port': observability.nginx_status_port,
             'app_ports': self.app_ports, 'metrics_ports': self.metrics_ports,
-            'app_hosts': self.app_hosts}, indent=1))
+            'app_hosts': self.app_hosts, 'settings': self.started}, indent=1))
         kit_redis.write_private(self.run_dir / NATIVE_SETTINGS,
                                 native_settings_text(settings))
 
     def as_recorded(self) -> 'LocalCluster':
-        """This cluster on the ports its run directory recorded at start, if
-        any of the processes it started still runs; else itself."""
+        """This cluster with the ports and settings its run directory recorded
+        at start, if any of the processes it started still runs; else itself.
+        A setting this environment gives another value keeps the recorded
+        one (in ignored): one cluster never runs two applications."""
         try:
             record = json.loads((self.run_dir / PORTS_RECORD).read_text())
         except (OSError, ValueError):
             return self
         if not any(self.processes.is_running(n) for n in self.processes.recorded()):
             return self
-        settings = self.settings
+        started = record.get('settings', {})
+        given = child_env(self.env)
+        ignored = {name: value for name, value in started.items()
+                   if given.get(name, '').strip() not in ('', value.strip())}
+        env = {**self.env, **started}
+        settings = load_cluster(child_env(env)) if started else self.settings
         settings = dataclasses.replace(
             settings, instances=len(record['app_ports']), http_port=record['http_port'],
             page_port=record['page_port'], redis_port=record['redis_port'],
@@ -132,7 +204,19 @@ class LocalCluster:
                 settings.observability, nginx_status_port=record['nginx_status_port']))
         return dataclasses.replace(
             self, settings=settings, app_ports=record['app_ports'],
-            metrics_ports=record['metrics_ports'], app_hosts=record['app_hosts'])
+            metrics_ports=record['metrics_ports'], app_hosts=record['app_hosts'],
+            env=env, started=started, ignored=ignored)
+
+    def ignored_notice(self) -> Optional[str]:
+        """One line on the settings of this environment a running cluster
+        ignores, or None."""
+        if not self.ignored:
+            return None
+        kept = ', '.join(f'{name}={"(hidden)" if SECRET_NAME.search(name) else value or "(unset)"}'
+                         for name, value in self.ignored.items())
+        return (f'native: the running cluster keeps the settings it was started with '
+                f'({kept}), not this environment\'s; to change them: make local-down, '
+                f'then make local.')
 
     @property
     def url(self) -> str:
@@ -179,8 +263,21 @@ class LocalCluster:
         url = self.health_url(name)
         self._wait(name, lambda: http_get(url, timeout=1)[0] == 200, wait)
 
+    def served(self) -> Settings:
+        """The first instance's settings: with the application (APP,
+        APP_PATH) every instance serves."""
+        return load_settings(self.instance_env(next(iter(self.app_ports))))
+
+    def install_requirements(self, say: Callable[[str], None] = print) -> bool:
+        """APP_PATH/requirements.txt into the venv, if it changed since it was
+        last installed (native/requirements.py); True if pip ran."""
+        return install_requirements(self.served().app_path, self.python,
+                                    self.run_dir / REQUIREMENTS_STAMPS, say)
+
     def start_instance(self, name: str, wait: float = INSTANCE_START_WAIT):
-        """Start one instance (after a stop) and wait until it is healthy."""
+        """Start one instance (after a stop) and wait until it is healthy;
+        first the application's requirements, if they changed meanwhile."""
+        self.install_requirements()
         self._spawn_instance(name)
         self._wait_instance(name, wait)
 
@@ -201,6 +298,16 @@ class LocalCluster:
         if not self.processes.is_running('redis'):
             self._start_redis()
 
+    def nginx_connections(self) -> int:
+        """NGINX_WORKER_CONNECTIONS, lowered until the open files nginx
+        asks for fit under this process's hard limit, which nginx inherits:
+        above it, setrlimit fails (an alert on every start), and
+        worker_connections above the limit it gets draws a warning."""
+        wanted, hard = self.settings.nginx_worker_connections, open_files_limit()
+        if hard is None or wanted + NGINX_SPARE_FILES <= hard:
+            return wanted
+        return max(hard - NGINX_SPARE_FILES, 512)
+
     def render_nginx(self) -> Path:
         temp = self.run_dir / 'nginx-temp'
         temp.mkdir(parents=True, exist_ok=True)
@@ -214,8 +321,10 @@ class LocalCluster:
                       access_log='off', temp_dir=str(temp), user=user)
         page_root = self.env.get('PAGE_ROOT')
         conf = self.run_dir / 'nginx.conf'
+        cluster = dataclasses.replace(self.settings,
+                                      nginx_worker_connections=self.nginx_connections())
         conf.write_text(render(
-            instances, self.settings, f'127.0.0.1:{self.settings.http_port}',
+            instances, cluster, f'127.0.0.1:{self.settings.http_port}',
             paths, f'127.0.0.1:{self.settings.page_port}' if page_root else None,
             page_root, f'127.0.0.1:{self.settings.observability.nginx_status_port}'))
         return conf
@@ -265,8 +374,10 @@ class LocalCluster:
                         f'what listens there (make down, make local-down) or '
                         f'choose another port.') from None
 
-    def start(self):
-        """Start redis, every instance and nginx; return once all are healthy."""
+    def start(self, say: Callable[[str], None] = print):
+        """Start redis, every instance and nginx; return once all are healthy.
+        First, APP_PATH/requirements.txt goes into the venv if it changed
+        (native/requirements.py; say() tells so)."""
         self.check_binaries()
         running = [n for n in self.start_order() if self.processes.is_running(n)]
         if running:
@@ -276,6 +387,10 @@ class LocalCluster:
         self.check_ports()
         # Fail on bad config before starting anything.
         settings = [load_settings(self.instance_env(name)) for name in self.app_ports]
+        # What the instances get from now on, whoever starts them again.
+        self.started = self.kit_settings()
+        self.env = {**self.env, **self.started}
+        self.install_requirements(say)
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._record(settings[0])
