@@ -60,12 +60,17 @@ def check(probe: Probe) -> List[Result]:
 def _refused(probe: Probe, resp, shown: str) -> Result:
     """The page's origin is refused: is CORS off, or the origin not listed?"""
     own = probe.target.origin
+    saw = f'handshake with Origin {probe.origin} -> {resp.brief()} with {shown}'
+    # The kit always accepts its own origin (a page it serves) next to its
+    # allow-list: there, a refused origin is one missing from the list.
+    if probe.kit:
+        return Result('cors', FAIL, f'{saw}: the origin is not in the allow-list',
+                      allow_list(probe), 'cors-not-allowed')
     try:
         own_resp = probe.get(eio_query(probe.path, transport='polling'),
                              {'Origin': own})
     except WireError:
         own_resp = None
-    saw = f'handshake with Origin {probe.origin} -> {resp.brief()} with {shown}'
     if own_resp is not None and open_packet(own_resp):
         return Result('cors', FAIL, f'{saw}; only the server\'s own origin '
                       f'{own} is accepted: CORS is not configured '
