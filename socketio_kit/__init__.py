@@ -2,7 +2,10 @@
 
 `socketio_kit.Server` is a drop-in `socketio.Server` on the kit's runtime;
 the kit serves the application that `APP=module:attr` names (README, "Your
-own application"). The names below load on first use, so that
+own application"). Every other name is python-socketio's own
+(`socketio_kit.WSGIApp is socketio.WSGIApp`), so an application written for
+python-socketio moves to the kit with one changed line:
+`import socketio_kit as socketio`. The names load on first use, so that
 `python -m socketio_kit.config` needs only the standard library.
 """
 import importlib
@@ -17,6 +20,10 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f'module socketio_kit has no attribute {name!r}')
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    socketio = importlib.import_module('socketio')
+    try:
+        return getattr(socketio, name)
+    except AttributeError:
+        raise AttributeError(f'module socketio_kit has no attribute {name!r}') from None

@@ -116,3 +116,15 @@ def test_a_page_of_the_application_itself_is_same_origin(caplog):
         assert not policy('http://chat.example:8443', through_nginx)    # scheme matters
     assert [r.getMessage().split(' refused origin ')[1][:30] for r in caplog.records] == [
         "'https://evil.example': not in", "'http://chat.example:8443': no"]
+
+
+def test_the_kit_module_is_python_socketio_with_its_own_server():
+    """`import socketio_kit as socketio`: one changed line moves an app."""
+    import socketio_kit
+    assert socketio_kit.Server is Server
+    assert socketio_kit.WSGIApp is socketio.WSGIApp
+    assert socketio_kit.Namespace is socketio.Namespace
+    assert socketio_kit.exceptions.ConnectionRefusedError is \
+        socketio.exceptions.ConnectionRefusedError
+    with pytest.raises(AttributeError, match='no attribute'):
+        socketio_kit.NoSuchThing  # noqa: B018
