@@ -81,8 +81,8 @@ def load_application(settings: Settings) -> Application:
                           f'or a WSGI app wrapping one (socketio.WSGIApp(sio, app)).')
     if not isinstance(sio, Server):
         raise ConfigError(f'APP={spec} holds a plain socketio.Server; the kit needs its '
-                          f'drop-in: build it with socketio_kit.Server(...) instead of '
-                          f'socketio.Server(...).')
+                          f'drop-in: change `import socketio` to `import socketio_kit as '
+                          f'socketio` (or build it with socketio_kit.Server(...)).')
     if obj is not sio:
         wsgi = obj if isinstance(obj, socketio.WSGIApp) else obj.wsgi_app
         path = '/' + wsgi.engineio_path.strip('/')
