@@ -392,3 +392,30 @@ def free_subnet() -> str:
         if not any(candidate.overlaps(u) for u in used if u.version == 4):
             return str(candidate)
     pytest.fail('no free 172.16.x.0/24 for the edge network')
+
+
+def teamchat_idioms(url_a: str, url_b: str) -> dict:
+    """Run tests/node/idioms.mjs (the real socket.io-client) against
+    examples/teamchat: client A on url_a, B on url_b. What it saw, checked
+    for what holds wherever A and B landed; callers check the instances."""
+    out = subprocess.run(['node', str(ROOT / 'tests' / 'node' / 'idioms.mjs'), url_a, url_b,
+                          ALLOWED_ORIGIN], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.stdout, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 'error' not in seen, (seen, out.stderr)
+    a, b = seen['helloA']['instance'], seen['helloB']['instance']
+    assert seen['helloA']['recovered'] is False
+    assert seen['joinA'] == ['joined', 'r1'] and seen['joinB'] == ['joined', 'r1']
+    assert seen['sayAck'] == [True, a]
+    # Four arguments through the stream: so, like Node's socket.io with
+    # recovery on, with the stream offset last.
+    assert seen['said'][:4] == ['r1', 'ada', 'hi', {'n': 1}]
+    assert len(seen['said']) == 5 and '-' in seen['said'][4]
+    assert seen['uploadAck'][0] == 4 and len(seen['uploadAck'][1]) == 64
+    assert seen['file'] == ['f.bin', [0, 1, 2, 255]]                  # binary
+    assert seen['whisper'] == {'from': seen['helloA']['sid'], 'text': 'psst'}
+    assert seen['whoamiB'] == ['bob', b, False]        # save_session in connect
+    assert seen['add'] == [5, seen['ready']]           # a class-based namespace
+    assert seen['closing'] == 'r1'
+    return seen

@@ -28,7 +28,14 @@ import socketio
 
 from control import DockerController
 from native.net import free_ports
-from tests.support import ALLOWED_ORIGIN, ALLOWED_ORIGINS, ROOT, docker_answers, free_subnet
+from tests.support import (
+    ALLOWED_ORIGIN,
+    ALLOWED_ORIGINS,
+    ROOT,
+    docker_answers,
+    free_subnet,
+    teamchat_idioms,
+)
 
 pytestmark = pytest.mark.only_target('compose')
 
@@ -38,7 +45,6 @@ TEAMCHAT = ROOT / 'examples' / 'teamchat'
 INSTANCES = 3
 APP_IMAGE_PY = ROOT / 'compose' / 'app_image.py'
 PYTHON = str(ROOT / '.venv' / 'bin' / 'python')
-NODE = ROOT / 'tests' / 'node'
 
 
 def _down():
@@ -115,15 +121,6 @@ def test_its_own_http_route_answers_from_more_than_one_instance(teamchat):
     assert len(seen) > 1, f'every /hello came from {seen}'
 
 
-def _node_idioms(url: str) -> dict:
-    out = subprocess.run(['node', str(NODE / 'idioms.mjs'), url, url, ALLOWED_ORIGIN],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert out.stdout, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert 'error' not in seen, (seen, out.stderr)
-    return seen
-
-
 def test_the_docs_idioms_pass_through_nginx(teamchat):
     if shutil.which('node') is None or not (
             ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
@@ -132,24 +129,12 @@ def test_the_docs_idioms_pass_through_nginx(teamchat):
     # instances (least_conn makes that the rule); one instance still runs
     # every idiom, so a last run there is accepted.
     for _ in range(5):
-        seen = _node_idioms(teamchat.url)
+        seen = teamchat_idioms(teamchat.url, teamchat.url)
         a, b = seen['helloA']['instance'], seen['helloB']['instance']
         if a != b:
             break
     print(f'idioms through nginx: client A on {a}, client B on {b}')
-    assert seen['helloA']['recovered'] is False
-    assert seen['joinA'] == ['joined', 'r1'] and seen['joinB'] == ['joined', 'r1']
-    assert seen['sayAck'] == [True, a]
-    # A room emit goes through the stream: the offset comes last.
-    assert seen['said'][:4] == ['r1', 'ada', 'hi', {'n': 1}]
-    assert len(seen['said']) == 5 and '-' in seen['said'][4]
-    assert seen['uploadAck'][0] == 4 and len(seen['uploadAck'][1]) == 64
-    assert seen['file'] == ['f.bin', [0, 1, 2, 255]]
-    assert seen['whisper'] == {'from': seen['helloA']['sid'], 'text': 'psst'}
-    assert seen['whoamiB'] == ['bob', b, False]
     assert seen['ready'] in teamchat.control.instances()
-    assert seen['add'] == [5, seen['ready']]
-    assert seen['closing'] == 'r1'
 
 
 class Watcher:
