@@ -42,6 +42,30 @@ class ProtocolError(ValueError):
         self.code = code
 
 
+# Close codes a client may send (RFC 6455 7.4.1 and IANA's registry; 3000-4999
+# belong to libraries and applications). 1005, 1006 and 1015 are never sent.
+VALID_CLOSE_CODES = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015))
+
+
+def close_code(payload: bytes) -> int:
+    """The code to answer a client's close frame with: its own, echoed, or
+    1000 when it sent none. A payload RFC 6455 forbids raises ProtocolError:
+    one byte, a code no endpoint may send (1002), a reason that is not UTF-8
+    (1007)."""
+    if not payload:
+        return CLOSE_NORMAL
+    if len(payload) == 1:
+        raise ProtocolError(CLOSE_PROTOCOL, 'close frame with a one-byte payload')
+    code = struct.unpack('!H', payload[:2])[0]
+    if code not in VALID_CLOSE_CODES and not 3000 <= code <= 4999:
+        raise ProtocolError(CLOSE_PROTOCOL, f'invalid close code {code}')
+    try:
+        payload[2:].decode('utf-8')
+    except UnicodeDecodeError:
+        raise ProtocolError(CLOSE_BAD_DATA, 'close reason is not UTF-8') from None
+    return code
+
+
 def frame(payload: bytes, opcode: int = OP_TEXT, rsv1: bool = False) -> bytes:
     """One unmasked, unfragmented server frame."""
     b0 = 0x80 | opcode | (0x40 if rsv1 else 0)

@@ -13,7 +13,6 @@ from typing import Union
 
 from socketio_kit.transport.websocket import (
     CLOSE_BAD_DATA,
-    CLOSE_NORMAL,
     CLOSE_PROTOCOL,
     CLOSE_TOO_BIG,
     DEFLATE_TAIL,
@@ -25,6 +24,7 @@ from socketio_kit.transport.websocket import (
     OP_TEXT,
     RECV_SIZE,
     ProtocolError,
+    close_code,
     frame,
     unmask,
 )
@@ -103,8 +103,9 @@ class FrameReader:
         if opcode == OP_PING:
             self.write(frame(payload, OP_PONG))
         elif opcode == OP_CLOSE:
+            code = close_code(payload)      # its code, echoed; or ProtocolError
             if not self.closing:
-                self.close(CLOSE_NORMAL)
+                self.close(code)
                 self.flush()
             raise EOFError
 

@@ -138,3 +138,34 @@ def test_malformed_packets_do_not_amplify_logs(attack):
     print(f'[log growth for 500 malformed packets: {grown} bytes]', end=' ')
     assert grown < 20_000, f'log grew {grown} bytes'
     assert 'Traceback' not in text
+
+
+def _close_answer(attack, payload: bytes):
+    """Send a close frame with `payload` on a fresh session; the code of the
+    close frame the instance answers with."""
+    import struct
+
+    from tests.hostile.conftest import frame
+    ws = attack.session('app3')
+    try:
+        ws.ws.sock.sendall(frame(payload, opcode=8))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            _, opcode, data = ws.ws.frame(deadline - time.monotonic())
+            if opcode == 8:
+                return struct.unpack('!H', data[:2])[0] if len(data) >= 2 else None
+        raise AssertionError('no close frame')
+    finally:
+        ws.close()
+
+
+def test_close_frames_are_validated(attack):
+    """RFC 6455 (Autobahn's section 7): a valid code is echoed; a one-byte
+    payload or a code no endpoint may send gets 1002, a reason that is not
+    UTF-8 gets 1007."""
+    assert _close_answer(attack, b'\x03\xe8bye') == 1000
+    assert _close_answer(attack, b'\x0f\xa0app says bye') == 4000
+    assert _close_answer(attack, b'\x03') == 1002
+    for code in (0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999):
+        assert _close_answer(attack, code.to_bytes(2, 'big')) == 1002, code
+    assert _close_answer(attack, b'\x03\xe8\xce\xba\xed\xa0\x80') == 1007

@@ -92,3 +92,25 @@ def test_outgoing_frames_once_per_variant():
 
 def test_deflate_is_the_same_bytes_every_time():
     assert deflate(b'abc' * 100, 15) == deflate(b'abc' * 100, 15)
+
+
+def test_close_frames_are_read_as_rfc_6455_says():
+    """Autobahn section 7: the code is echoed; a one-byte payload, a code no
+    endpoint may send and a reason that is not UTF-8 are protocol errors."""
+    import struct
+
+    from socketio_kit.transport.websocket import ProtocolError, close_code
+    assert close_code(b'') == 1000
+    for code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999):
+        assert close_code(struct.pack('!H', code) + b'fine, ok') == code
+    for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535):
+        with pytest.raises(ProtocolError) as refused:
+            close_code(struct.pack('!H', code))
+        assert refused.value.code == 1002, code
+    with pytest.raises(ProtocolError) as refused:
+        close_code(b'\x03')
+    assert refused.value.code == 1002
+    with pytest.raises(ProtocolError) as refused:
+        # Autobahn 7.5.1: valid UTF-8, then a surrogate (ED A0 80).
+        close_code(struct.pack('!H', 1000) + 'κόσμε'.encode() + b'\xed\xa0\x80')
+    assert refused.value.code == 1007
