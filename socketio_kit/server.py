@@ -25,6 +25,7 @@ from socketio import packet
 
 from socketio_kit.admin import NAMESPACE as ADMIN_NAMESPACE
 from socketio_kit.admin import register_admin
+from socketio_kit.cluster.fanout import FanoutManager
 from socketio_kit.cluster.lease import ClusterTask
 from socketio_kit.cluster.streams import StreamsManager
 from socketio_kit.config import ConfigError, Settings, load_settings
@@ -53,7 +54,6 @@ OWNED_ARGUMENTS = {
     'ping_timeout': 'PING_TIMEOUT',
     'max_http_buffer_size': 'MAX_PAYLOAD_BYTES',
     'cookie': 'SESSION_BINDING',
-    'client_manager': 'REDIS_URL',
     'json': 'strict JSON (always on)',
 }
 # Refusals an application's handler may let through: the event's ack (if
@@ -172,7 +172,11 @@ class Server(GuardedServer, socketio.Server):
         settings = settings or load_settings()
         kwargs = _kit_arguments(kwargs, settings)
         plane = data_plane(settings)
-        if client_manager is None:
+        if not isinstance(client_manager, FanoutManager):
+            if client_manager is not None:   # e.g. socketio.RedisManager(url)
+                log.warning('socketio_kit.Server(client_manager=%s) is ignored: the kit '
+                            'sets it from REDIS_URL (its manager carries the cap, '
+                            'recovery and room admission)', type(client_manager).__name__)
             client_manager = create_manager(settings)
         client_manager.compression_threshold = plane.compression_threshold
         super().__init__(

@@ -27,15 +27,14 @@ class RoomAdmission:
 
     def refusal(self, manager, sid, namespace: str, room,
                 claims: Optional[dict]) -> Optional[str]:
-        """Why the client sid may not enter room, or None."""
+        """Why the client sid may not enter room, or None; manager is the
+        kit's (its RoomIndex counts the client's rooms)."""
         if isinstance(room, str):
             if not 0 < len(room) <= MAX_ROOM_LENGTH:
                 return f'room names are 1-{MAX_ROOM_LENGTH} characters'
             if is_sid_like(room):
                 return 'room names shaped like session ids are reserved'
-        joined = getattr(manager, 'joined_rooms', None)   # the kit's managers' index
-        held = set(joined(sid, namespace) if joined else manager.get_rooms(sid, namespace))
-        held.discard(sid)
+        held = manager.joined_rooms(sid, namespace)     # socketio_kit/cluster/rooms.py
         if room in held or room == sid:
             return None
         if len(held) >= self.max_rooms:

@@ -5,6 +5,7 @@ import sys
 import pytest
 import socketio
 
+from socketio_kit.cluster.streams import StreamsManager
 from socketio_kit.config import ConfigError, load_settings
 from socketio_kit.loader import load_application
 from socketio_kit.server import Server
@@ -78,8 +79,10 @@ def test_arguments_the_kit_decides():
     with pytest.raises(ConfigError, match='WORKER_CLASS'):
         Server(settings=settings, async_mode='threading')
     sio = Server(settings=settings, async_mode='eventlet', cors_allowed_origins=None,
-                 ping_interval=3, logger=True)
+                 ping_interval=3, logger=True, client_manager=socketio.Manager())
     assert sio.eio.ping_interval == settings.protocol.ping_interval
+    # Another manager would carry none of the cap, recovery or room admission.
+    assert isinstance(sio.manager, StreamsManager)
 
 
 def test_an_application_bug_is_its_traceback_not_a_disconnect(caplog):
