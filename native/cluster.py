@@ -229,8 +229,12 @@ class LocalCluster:
     def app_address(self, name: str) -> str:
         return f'{self.app_hosts.get(name, "127.0.0.1")}:{self.app_ports[name]}'
 
+    def app_url(self, name: str) -> str:
+        """An instance's own URL, past nginx."""
+        return f'http://{self.app_address(name)}'
+
     def health_url(self, name: str) -> str:
-        return f'http://{self.app_address(name)}{KIT_PREFIX}/healthz'
+        return f'{self.app_url(name)}{KIT_PREFIX}/healthz'
 
     def instance_env(self, name: str) -> Dict[str, str]:
         return child_env({

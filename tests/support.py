@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import time
@@ -349,13 +350,26 @@ def ratio(counts: Dict[str, int], instances: List[str]) -> float:
     return max(values) / max(min(values), 1)
 
 
-def docker_answers() -> bool:
-    """Whether a Docker engine answers (the compose projects tests start)."""
+def require_docker():
+    """Go on only where a Docker engine answers (the compose projects tests
+    start); without one, skip, or fail where REQUIRE_COMPOSE=1 forbids it."""
     try:
-        return subprocess.run(['docker', 'info'], capture_output=True, timeout=20,
-                              check=False).returncode == 0
+        answers = subprocess.run(['docker', 'info'], capture_output=True, timeout=20,
+                                 check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
-        return False
+        answers = False
+    if not answers:
+        if os.environ.get('REQUIRE_COMPOSE') == '1':
+            pytest.fail('no Docker engine answers, and REQUIRE_COMPOSE=1 forbids skipping')
+        pytest.skip('no Docker engine answers')
+
+
+def needs_socketio_client():
+    """Go on only where node and the real socket.io-client (page/node_modules)
+    are here; skip otherwise."""
+    if shutil.which('node') is None or not (
+            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
+        pytest.skip('needs node and page/node_modules (make page-deps)')
 
 
 def _host_routes() -> list:

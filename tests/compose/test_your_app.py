@@ -32,8 +32,9 @@ from tests.support import (
     ALLOWED_ORIGIN,
     ALLOWED_ORIGINS,
     ROOT,
-    docker_answers,
     free_subnet,
+    needs_socketio_client,
+    require_docker,
     teamchat_idioms,
 )
 
@@ -68,10 +69,7 @@ class Teamchat:
 
 @pytest.fixture(scope='module')
 def docker_client():
-    if not docker_answers():
-        if os.environ.get('REQUIRE_COMPOSE') == '1':
-            pytest.fail('no Docker engine answers, and REQUIRE_COMPOSE=1 forbids skipping')
-        pytest.skip('no Docker engine answers')
+    require_docker()
     import docker
     return docker.from_env()
 
@@ -122,9 +120,7 @@ def test_its_own_http_route_answers_from_more_than_one_instance(teamchat):
 
 
 def test_the_docs_idioms_pass_through_nginx(teamchat):
-    if shutil.which('node') is None or not (
-            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
-        pytest.skip('needs node and page/node_modules (make page-deps)')
+    needs_socketio_client()
     # nginx picks the instances: try a few times for two clients on two
     # instances (least_conn makes that the rule); one instance still runs
     # every idiom, so a last run there is accepted.

@@ -26,10 +26,6 @@ def app_cluster(tmp_path_factory):
         yield lc
 
 
-def direct(lc, name):
-    return f'http://{lc.app_address(name)}'
-
-
 def test_the_apps_route_answers_through_nginx_spread_over_instances(app_cluster):
     lc = app_cluster
     served = []
@@ -59,16 +55,16 @@ def test_the_kit_routes_answer_under_their_prefix_through_nginx_and_direct(app_c
     body = json.loads(resp.body)
     assert body['redis'] == 'ok' and body['instance'] in lc.app_ports
     for name in lc.app_ports:
-        resp = http_request(direct(lc, name), 'GET', '/_kit/healthz')
+        resp = http_request(lc.app_url(name), 'GET', '/_kit/healthz')
         assert (resp.status, json.loads(resp.body)) == (200, {'instance': name, 'redis': 'ok'})
         resp = http_request(lc.url, 'GET', f'/_kit/instance/{name}/healthz')
         assert json.loads(resp.body) == {'instance': name, 'redis': 'ok'}
         # The old paths are the application's now; the prefix is the kit's
         # alone, even where the kit has no such route.
-        assert http_request(direct(lc, name), 'GET', '/healthz').status == 404
-        resp = http_request(direct(lc, name), 'GET', '/_kit/hello')
+        assert http_request(lc.app_url(name), 'GET', '/healthz').status == 404
+        resp = http_request(lc.app_url(name), 'GET', '/_kit/hello')
         assert resp.status == 404 and json.loads(resp.body)['error'] == 'not found'
-        resp = http_request(direct(lc, name), 'GET', '/_kit/stats')
+        resp = http_request(lc.app_url(name), 'GET', '/_kit/stats')
         assert resp.status == 200 and 'stream' in json.loads(resp.body)
     # stats only on an instance: through nginx the rest of the prefix is 404.
     assert http_request(lc.url, 'GET', '/_kit/stats').status == 404

@@ -2,7 +2,6 @@
 wrong-audience, missing and forged tokens; room claims; the kit's /_kit namespace.
 """
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.support import ALLOWED_ORIGIN, local_cluster
+from tests.support import ALLOWED_ORIGIN, local_cluster, needs_socketio_client
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_AUTH = ROOT / 'tests' / 'node' / 'auth.mjs'
@@ -30,9 +29,7 @@ def token(secret=SECRET, ttl=300, aud='kit-tests', rooms=('lobby',),
 
 @pytest.fixture(scope='module')
 def secured(tmp_path_factory):
-    if shutil.which('node') is None or not (
-            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
-        pytest.skip('needs node and page/node_modules (make page-deps)')
+    needs_socketio_client()
     with local_cluster(tmp_path_factory.mktemp('auth'), 2, JWT_ENV) as lc:
         yield lc
 

@@ -9,7 +9,6 @@
 """
 import http.client
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -18,16 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from doctor.wire import Response, eio_query
-from tests.support import ALLOWED_ORIGIN, PATH, PollingSession
+from tests.support import ALLOWED_ORIGIN, PATH, PollingSession, needs_socketio_client
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_STOCK = ROOT / 'tests' / 'node' / 'stock.mjs'
 
 
 def stock_client(url: str) -> dict:
-    if shutil.which('node') is None or not (
-            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
-        pytest.skip('needs node and page/node_modules (make page-deps)')
+    needs_socketio_client()
     out = subprocess.run(['node', str(NODE_STOCK), url, ALLOWED_ORIGIN],
                          capture_output=True, text=True, timeout=40, check=False)
     assert out.stdout, out.stderr

@@ -21,6 +21,7 @@ from tests.support import (
     Client,
     WebSocketSession,
     local_cluster,
+    needs_socketio_client,
     offered,
 )
 
@@ -96,9 +97,7 @@ def test_frames_above_the_threshold_are_compressed_once(plane):
 
 # -- the real socket.io-client -----------------------------------------------------
 def _node_client(url, transports, size=5000):
-    if shutil.which('node') is None or not (
-            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
-        pytest.skip('needs node and page/node_modules (make page-deps)')
+    needs_socketio_client()
     out = subprocess.run(['node', str(NODE_CLIENT), url, ALLOWED_ORIGIN,
                           transports, str(size)],
                          capture_output=True, text=True, timeout=30)

@@ -39,10 +39,6 @@ def lc(request, tmp_path_factory):
         yield local
 
 
-def direct(lc, name):
-    return f'http://127.0.0.1:{lc.app_ports[name]}'
-
-
 def stats(lc, name) -> dict:
     try:
         url = lc.health_url(name).replace('/_kit/healthz', '/_kit/stats')
@@ -55,7 +51,7 @@ def stats(lc, name) -> dict:
 def run_with_senders(lc, room, senders_on, during, before=1.0, after=4.0, rate=10):
     """Senders on the given instances at `rate` msgs/s each; `during()` runs
     after `before` seconds; sending goes on for `after` seconds more."""
-    senders = [Sender(direct(lc, name), f'snd-{name}', room, rate) for name in senders_on]
+    senders = [Sender(lc.app_url(name), f'snd-{name}', room, rate) for name in senders_on]
     for s in senders:
         s.start()
     try:

@@ -6,7 +6,6 @@ its own `connect` cannot let a client in without a token, its background task
 runs on one instance at a time, and `sio.recovered(sid)` tells a recovered
 connection from a new one."""
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import socketio
 
 from control import NativeController
-from tests.support import ALLOWED_ORIGIN, local_cluster, teamchat_idioms
+from tests.support import ALLOWED_ORIGIN, local_cluster, needs_socketio_client, teamchat_idioms
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / 'tests' / 'node'
@@ -29,20 +28,10 @@ JWT_ENV = {'AUTH_MODE': 'jwt', 'JWT_SECRET': SECRET, 'JWT_AUDIENCE': 'teamchat',
 pytestmark = pytest.mark.only_target('local')
 
 
-def _needs_node():
-    if shutil.which('node') is None or not (
-            ROOT / 'page' / 'node_modules' / 'socket.io-client').is_dir():
-        pytest.skip('needs node and page/node_modules (make page-deps)')
-
-
 @pytest.fixture(scope='module')
 def app_cluster(tmp_path_factory):
     with local_cluster(tmp_path_factory.mktemp('teamchat'), 2, APP_ENV) as lc:
         yield lc
-
-
-def direct(lc, name):
-    return f'http://{lc.app_address(name)}'
 
 
 class PyClient:
@@ -81,16 +70,16 @@ class PyClient:
 
 
 def test_the_docs_idioms_work_across_instances(app_cluster):
-    _needs_node()
+    needs_socketio_client()
     a, b = app_cluster.app_ports
-    seen = teamchat_idioms(direct(app_cluster, a), direct(app_cluster, b))
+    seen = teamchat_idioms(app_cluster.app_url(a), app_cluster.app_url(b))
     assert seen['helloA']['instance'] == a and seen['helloB']['instance'] == b
     assert seen['ready'] == a          # the namespace's client connected to A's URL
 
 
 def test_the_apps_own_join_cannot_enter_a_sid_room_or_too_many(app_cluster):
     a, b = app_cluster.app_ports
-    x, y = PyClient(direct(app_cluster, a)), PyClient(direct(app_cluster, b))
+    x, y = PyClient(app_cluster.app_url(a)), PyClient(app_cluster.app_url(b))
     try:
         victim = y.wait_hello()['sid']
         x.wait_hello()
@@ -115,7 +104,7 @@ def test_the_apps_own_join_cannot_enter_a_sid_room_or_too_many(app_cluster):
 
 def test_the_cluster_task_runs_on_one_instance_and_moves_after_sigkill(app_cluster):
     names = list(app_cluster.app_ports)
-    watchers = {name: PyClient(direct(app_cluster, name)) for name in names}
+    watchers = {name: PyClient(app_cluster.app_url(name)) for name in names}
     try:
         time.sleep(4.5)
         ticks = [args[0] for w in watchers.values() for e, args in w.events if e == 'tick']
@@ -152,7 +141,7 @@ def test_the_cluster_task_runs_on_one_instance_and_moves_after_sigkill(app_clust
 
 
 def test_recovered_is_true_after_a_sigkill_and_rooms_and_session_are_kept(app_cluster):
-    _needs_node()
+    needs_socketio_client()
     proc = subprocess.Popen(['node', str(NODE / 'recovered.mjs'), app_cluster.url,
                              ALLOWED_ORIGIN, 'rita'], stdout=subprocess.PIPE, text=True)
     try:
@@ -183,7 +172,7 @@ def _token(rooms):
 
 def test_jwt_is_checked_before_the_apps_own_connect(tmp_path):
     with local_cluster(tmp_path / 'jwt', 1, {**APP_ENV, **JWT_ENV}) as lc:
-        url = direct(lc, next(iter(lc.app_ports)))
+        url = lc.app_url(next(iter(lc.app_ports)))
         for auth in (None, {'name': 'mallory'}, {'token': _token(['x'])[:-4] + 'AAAA'}):
             with pytest.raises(socketio.exceptions.ConnectionError, match='unauthorized'):
                 PyClient(url, auth=auth)

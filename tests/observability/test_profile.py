@@ -15,17 +15,14 @@ import requests
 
 from native.cluster import ROOT
 from native.net import free_ports
-from tests.support import ALLOWED_ORIGINS, clients, docker_answers, free_subnet
+from tests.support import ALLOWED_ORIGINS, clients, free_subnet, require_docker
 
 INSTANCES = 2
 
 
 @pytest.fixture(scope='module')
 def profile():
-    if not docker_answers():
-        if os.environ.get('REQUIRE_COMPOSE') == '1':
-            pytest.fail('no Docker engine answers, and REQUIRE_COMPOSE=1 forbids skipping')
-        pytest.skip('no Docker engine answers')
+    require_docker()
     http, page, prom = free_ports(3)
     env = {**os.environ, 'COMPOSE_PROJECT_NAME': f'sio-obs-test-{uuid.uuid4().hex[:6]}',
            'INSTANCES': str(INSTANCES), 'HTTP_PORT': str(http), 'PAGE_PORT': str(page),
